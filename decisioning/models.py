@@ -1,0 +1,230 @@
+"""Storage of the decisioning app: API clients, decisions, lists, policy, models, features."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+
+class ApiClient(models.Model):
+    """A payment system (or other caller) that authenticates with a token.
+
+    Only the SHA-256 of the token is stored; the token itself is shown once at creation.
+    Idempotency keys are scoped per client.
+    """
+
+    class Role(models.TextChoices):
+        SYSTEM = "system", "System (decide, write features and lists)"
+        READER = "reader", "Reader (read decisions only)"
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=12, help_text="First characters of the token, to recognise it.")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.SYSTEM)
+    is_active = models.BooleanField(default=True)
+    callback_url = models.URLField(blank=True, default="")
+    callback_secret = models.CharField(max_length=128, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    TOKEN_PREFIX = "fde_"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def new_token(cls) -> str:
+        return cls.TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+class DecisionRecord(models.Model):
+    """One transaction decision, its execution, and its idempotency key.
+
+    ``(client, request_id)`` is unique forever: it is the idempotency key. ``request_hash`` is
+    the SHA-256 of the canonical request, so a retry with a different body is detected.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DECIDED = "decided", "Decided"
+        FAILED = "failed", "Failed"
+
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="decisions")
+    request_id = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    transaction_id = models.CharField(max_length=128, db_index=True)
+    customer_id = models.CharField(max_length=128)
+    merchant_id = models.CharField(max_length=128, blank=True, default="")
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    event_time = models.DateTimeField(help_text="The transaction's own timestamp.")
+    transaction = models.JSONField(help_text="TransactionIn contract as JSON.")
+    feature_set = models.JSONField(null=True, blank=True, help_text="FeatureSet contract used for the decision.")
+    decision = models.JSONField(null=True, blank=True, help_text="DecisionResult contract (explanation frozen).")
+    execution = models.JSONField(null=True, blank=True, help_text="ExecutionResult contract returned to the caller.")
+    action = models.CharField(max_length=24, blank=True, default="")
+    fraud_score = models.FloatField(null=True, blank=True)
+    model_version = models.CharField(max_length=64, blank=True, default="")
+    policy_version = models.CharField(max_length=64, blank=True, default="")
+    is_degraded = models.BooleanField(default=False)
+    reference_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "request_id"], name="decision_idempotency_key"),
+        ]
+        indexes = [
+            models.Index(fields=["customer_id", "-event_time"], name="decision_customer_time"),
+            models.Index(fields=["action", "-created_at"], name="decision_action_created"),
+            models.Index(fields=["request_id"], name="decision_request_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} → {self.action or self.status}"
+
+
+class GatewayCall(models.Model):
+    """What the built-in payment-gateway adapter did (authorise / decline / challenge)."""
+
+    class Kind(models.TextChoices):
+        AUTHORISE = "authorise", "Authorise"
+        DECLINE = "decline", "Decline"
+        CHALLENGE = "challenge", "Step-up challenge"
+
+    reference_id = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    decision = models.ForeignKey(DecisionRecord, on_delete=models.PROTECT, related_name="gateway_calls")
+    reason_codes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["decision", "kind"], name="gateway_call_once_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference_id}"
+
+
+class ListEntry(models.Model):
+    """A member of a named list (``blocklist``, ``allowlist`` …), e.g. a blocked customer id."""
+
+    list_name = models.CharField(max_length=50)
+    value = models.CharField(max_length=128)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["list_name", "value"], name="list_entry_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.list_name}:{self.value}"
+
+
+class PolicyVersion(models.Model):
+    """Thresholds and hard-rule limits: policy, changeable without retraining."""
+
+    version = models.CharField(max_length=64, unique=True)
+    settings = models.JSONField(help_text="DecisionPolicy fields (thresholds, limits).")
+    is_active = models.BooleanField(default=False)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_policy"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class ModelVersion(models.Model):
+    """The model registry: one row per trained artifact."""
+
+    version = models.CharField(max_length=64, unique=True)
+    artifact_path = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    feature_names = models.JSONField()
+    metadata = models.JSONField(default=dict, help_text="Training window, label counts, library versions.")
+    metrics = models.JSONField(default=dict, help_text="Held-out ROC AUC, average precision, PR by threshold.")
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class OnlineFeature(models.Model):
+    """The online feature store in the embedded default (Redis hashes in production).
+
+    ``kind`` separates the live value from the warm copy (last good value, kept 24 h).
+    """
+
+    class Kind(models.TextChoices):
+        LIVE = "live", "Live"
+        WARM = "warm", "Warm copy"
+
+    group = models.CharField(max_length=50)
+    entity_id = models.CharField(max_length=128)
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.LIVE)
+    values = models.JSONField()
+    computed_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "entity_id", "kind"], name="online_feature_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group}:{self.entity_id} ({self.kind})"
+
+
+class CounterEvent(models.Model):
+    """A windowed counter member in the embedded default (Redis sorted sets in production).
+
+    Used for decline rate limits: one row per (counter, member), so a replayed request id
+    can never count twice.
+    """
+
+    counter = models.CharField(max_length=200)
+    member = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["counter", "member"], name="counter_event_unique"),
+        ]
+        indexes = [models.Index(fields=["counter", "occurred_at"], name="counter_event_window")]
+
+    def __str__(self) -> str:
+        return f"{self.counter}:{self.member}"
+
+
+def canonical_json_default(value: Any) -> str:
+    """``json.dumps`` default for canonical request hashing."""
+    return str(value)

@@ -1,0 +1,1 @@
+"""FDE site: settings, URLs, the Celery app and the WSGI entry point."""

@@ -1,0 +1,1 @@
+"""Settings package: ``base`` holds everything; ``local``, ``test`` and ``production`` are thin."""

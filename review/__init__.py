@@ -1,0 +1,1 @@
+"""Review cases: the analyst queue for decisions sent to review."""
