@@ -30,7 +30,7 @@ class ApiClient(models.Model):
     callback_secret = models.CharField(max_length=128, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
-    TOKEN_PREFIX = "fde_"
+    TOKEN_PREFIX = "fde_"  # noqa: S105 - a visible prefix, not a secret
 
     def __str__(self) -> str:
         return self.name
@@ -145,9 +145,7 @@ class PolicyVersion(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_policy"
-            ),
+            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_policy"),
         ]
 
     def __str__(self) -> str:
@@ -228,3 +226,45 @@ class CounterEvent(models.Model):
 def canonical_json_default(value: Any) -> str:
     """``json.dumps`` default for canonical request hashing."""
     return str(value)
+
+
+class FeedbackEvent(models.Model):
+    """An outcome learned after the decision: a label for retraining and a feature update.
+
+    Idempotent per ``(source, event_id)``: the same event delivered twice is stored once.
+    """
+
+    class Outcome(models.TextChoices):
+        FRAUD_CONFIRMED = "fraud_confirmed", "Fraud confirmed"
+        DISPUTED = "disputed", "Disputed (chargeback)"
+        LEGITIMATE = "legitimate", "Legitimate"
+        CHALLENGE_PASSED = "challenge_passed", "Challenge passed"
+        CHALLENGE_FAILED = "challenge_failed", "Challenge failed"
+
+    #: Outcomes that label the transaction as fraud for training.
+    FRAUD_OUTCOMES = frozenset({Outcome.FRAUD_CONFIRMED, Outcome.DISPUTED, Outcome.CHALLENGE_FAILED})
+
+    source = models.CharField(max_length=100, help_text="analyst, a system client name, a chargeback feed …")
+    event_id = models.CharField(max_length=128)
+    decision = models.ForeignKey(DecisionRecord, on_delete=models.PROTECT, related_name="feedback")
+    request_id = models.CharField(max_length=128)
+    customer_id = models.CharField(max_length=128)
+    merchant_id = models.CharField(max_length=128, blank=True, default="")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    is_fraud = models.BooleanField()
+    occurred_at = models.DateTimeField(help_text="When the outcome became known (event time).")
+    recorded_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "event_id"], name="feedback_idempotency_key"),
+        ]
+        indexes = [
+            models.Index(fields=["customer_id", "occurred_at"], name="feedback_customer_time"),
+            models.Index(fields=["merchant_id", "occurred_at"], name="feedback_merchant_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} for {self.request_id}"

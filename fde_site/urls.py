@@ -1,8 +1,15 @@
-"""Top-level URLs."""
+"""Top-level URLs: the systems API under /api/v1, the web UI, the admin."""
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("decisioning.api.urls")),
     path("admin/", admin.site.urls),
 ]

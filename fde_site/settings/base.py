@@ -43,6 +43,7 @@ def _local_secret_key() -> str:
     return key
 
 
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "decisioning",
     "review",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "decisioning.api.middleware.ApiGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -86,6 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fde_site.context_processors.roles",
             ],
         },
     },
@@ -93,7 +97,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        default=f"sqlite:///{VAR_DIR / 'fde.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -171,11 +175,38 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "decisioning.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["decisioning.api.throttling.ClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"client": os.environ.get("FDE_API_RATE", "6000/min")},
+    "EXCEPTION_HANDLER": "decisioning.api.exceptions.fde_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "FDE — fraud decision API",
-    "DESCRIPTION": "Feature → Decision → Execution fraud decisions for card transactions.",
+    "DESCRIPTION": (
+        "Feature → Decision → Execution fraud decisions for card transactions. Authenticate with "
+        "`Authorization: Bearer <token>` (create one with `python manage.py create_api_client NAME`). "
+        'Errors are `{"error": {"code", "message", "fields"}}`.'
+    ),
     "VERSION": "1.0.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# Throttle counters and other short-lived shared state: Redis when configured, else the database.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "fde"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "fde_cache"}
+    )
 }
 
 LOGGING = {
@@ -187,3 +218,11 @@ LOGGING = {
         "fde": {"handlers": ["console"], "level": os.environ.get("FDE_LOG_LEVEL", "INFO"), "propagate": False},
     },
 }
+
+# --------------------------------------------------------------------------- review
+#: Time allowed to resolve a case, per priority (minutes).
+FDE_REVIEW_SLA_MINUTES = {"high": env_int("FDE_SLA_HIGH_MINUTES", 60), "normal": env_int("FDE_SLA_NORMAL_MINUTES", 240)}
+#: A claim with no activity for this long may be taken by someone else (minutes).
+FDE_CLAIM_IDLE_MINUTES = env_int("FDE_CLAIM_IDLE_MINUTES", 30)
+#: Named lists (blocklist and others) are cached in the online store this long (seconds).
+FDE_LIST_CACHE_TTL = env_int("FDE_LIST_CACHE_TTL", 60)

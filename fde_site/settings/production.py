@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 if not os.environ.get("DJANGO_SECRET_KEY"):
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production (no default is used).")
 
-from .base import *  # noqa: E402, F403
+from .base import *  # noqa: F403
 
 DEBUG = False
 SESSION_COOKIE_SECURE = True
