@@ -35,3 +35,5 @@ format: $(STAMP)
 ## bench: print latency and throughput figures (not part of the tests)
 bench: $(STAMP)
 	$(PY) bench/decision_latency.py
+	$(PY) bench/api_throughput.py
+	$(PY) bench/audit_chain.py --events $${AUDIT_EVENTS:-1000000}

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from .models import AuditChainHead, AuditEvent, AuditEventType
 
-#: Keys whose values never enter the audit trail.
-_SECRET_KEYS = frozenset({"token", "password", "secret", "callback_secret", "authorization", "card_number", "pan"})
+#: Keys whose values never enter the audit trail (compared lower-case, exactly).
+_SECRET_KEYS = frozenset(
+    {"token", "password", "secret", "callback_secret", "authorization", "card_number", "pan", "cvv", "cvc", "pin"}
+)
+#: Key fragments that mark a secret wherever they appear (``access_token``, ``client_secret`` …).
+_SECRET_KEY_FRAGMENTS = ("token", "password", "passwd", "secret", "authorization", "api_key", "apikey", "cookie")
+#: Digit runs that may be a full card number (PAN); masked when they pass the Luhn check.
+_PAN_PATTERN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+REDACTED = "[redacted]"
 
 
 def canonical_event_bytes(
@@ -66,12 +74,40 @@ def event_hash(event: AuditEvent) -> str:
     ).hexdigest()
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a payload key names a secret whose value must never be stored."""
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or any(fragment in lowered for fragment in _SECRET_KEY_FRAGMENTS)
+
+
+def _passes_luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def mask_card_numbers(text: str) -> str:
+    """``text`` with anything that looks like a full card number reduced to its last four digits."""
+
+    def mask(match: re.Match[str]) -> str:
+        digits = match.group(0)
+        return f"****{digits[-4:]}" if _passes_luhn(digits) else digits
+
+    return _PAN_PATTERN.sub(mask, text)
+
+
 def scrub_secrets(value: Any) -> Any:
-    """A copy of ``value`` with secret-looking keys redacted."""
+    """A copy of ``value`` with secret-looking keys redacted and full card numbers masked."""
     if isinstance(value, dict):
-        return {k: ("[redacted]" if k.lower() in _SECRET_KEYS else scrub_secrets(v)) for k, v in value.items()}
-    if isinstance(value, list):
+        return {k: (REDACTED if is_secret_key(str(k)) else scrub_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         return [scrub_secrets(item) for item in value]
+    if isinstance(value, str):
+        return mask_card_numbers(value)
     return value
 
 
@@ -85,49 +121,53 @@ def audit_record(
     case_id: int | None = None,
     outcome: str = "",
     payload: dict[str, Any] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> AuditEvent:
     """Append one event to the chain. Must run inside the transaction of the change it records.
 
     The chain head row is locked (``SELECT … FOR UPDATE``) so concurrent writers append one at
     a time and sequences have no gaps; the lock is released when the caller's transaction ends,
-    so call this as late in that transaction as possible.
+    so call this as late in that transaction as possible. ``using`` names the database alias
+    (the retention purge may run on a separate, privileged connection).
     """
-    if not transaction.get_connection().in_atomic_block:
+    if not transaction.get_connection(using).in_atomic_block:
         raise RuntimeError("audit_record() must be called inside transaction.atomic()")
     clean_payload = json.loads(json.dumps(scrub_secrets(payload or {}), default=str))
-    AuditChainHead.objects.get_or_create(id=1)
-    head = AuditChainHead.objects.select_for_update().get(id=1)
-    occurred_at = timezone.now()
-    sequence = head.sequence + 1
-    digest = hashlib.sha256(
-        canonical_event_bytes(
-            sequence=sequence,
-            occurred_at=occurred_at,
-            event_type=str(event_type),
-            actor=actor[:150],
-            origin=origin[:300],
-            request_id=request_id,
-            customer_id=customer_id,
-            case_id=case_id,
-            outcome=outcome,
-            payload=clean_payload,
-            prev_hash=head.hash,
-        )
-    ).hexdigest()
+    head = _locked_head(using)
+    fields: dict[str, Any] = {
+        "occurred_at": timezone.now(),  # taken under the lock, so time order follows sequence order
+        "event_type": str(event_type),
+        "actor": actor[:150],
+        "origin": origin[:300],
+        "request_id": request_id[:128],
+        "customer_id": customer_id[:128],
+        "case_id": case_id,
+        "outcome": outcome[:40],
+        "payload": clean_payload,
+    }
+    canonical = canonical_event_bytes(sequence=head.sequence + 1, prev_hash=head.hash, **fields)
+    digest = hashlib.sha256(canonical).hexdigest()
     event = AuditEvent(
-        sequence=sequence,
-        occurred_at=occurred_at,
-        event_type=str(event_type),
-        actor=actor[:150],
-        origin=origin[:300],
-        request_id=request_id,
-        customer_id=customer_id,
-        case_id=case_id,
-        outcome=outcome,
-        payload=clean_payload,
+        sequence=head.sequence + 1,
         prev_hash=head.hash,
         hash=digest,
+        model_version=model_version_of(clean_payload),
+        **fields,
     )
-    event.save()
-    AuditChainHead.objects.filter(id=1).update(sequence=sequence, hash=digest)
+    event.save(using=using)
+    AuditChainHead.objects.using(using).filter(id=1).update(sequence=event.sequence, hash=digest)
     return event
+
+
+def _locked_head(using: str) -> AuditChainHead:
+    """The chain head row, locked until the caller's transaction ends (created on first use)."""
+    AuditChainHead.objects.using(using).get_or_create(id=1)
+    return AuditChainHead.objects.using(using).select_for_update().get(id=1)
+
+
+def model_version_of(payload: dict[str, Any]) -> str:
+    """The denormalised ``model_version`` column value for a (clean) payload."""
+    version = payload.get("model_version")
+    if version is None and isinstance(payload.get("decision"), dict):
+        version = payload["decision"].get("model_version")
+    return "" if version is None else str(version)[:64]

@@ -118,7 +118,7 @@ def drive(port: int, path: str, token: str, customers: list[str], concurrency: i
             body = json.dumps({
                 "request_id": f"b{run}-{worker_id}-{n}", "transaction_id": f"t{n}",
                 "customer_id": customers[n % len(customers)], "amount": f"{20 + n % 180}.00",
-                "merchant_id": "m_00001", "mcc": "5411", "country": "US", "channel": "pos",
+                "merchant_id": "M00001", "mcc": "5411", "country": "US", "channel": "pos",
             })  # fmt: skip
             started = time.perf_counter()
             conn.request("POST", path, body, headers)
@@ -164,7 +164,9 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     cores = os.cpu_count()
-    print(f"\nFDE API under gunicorn ({args.workers} workers), PostgreSQL + Redis, {cores} cores shared with the client")
+    print(
+        f"\nFDE API under gunicorn ({args.workers} workers), PostgreSQL + Redis, {cores} cores shared with the client"
+    )
     print(f"{'conc':>4} {'endpoint':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s vs bare':>14}")
     bare = {c: rate for c, label, rate, _ in rows if label == "bare DRF"}
     for concurrency, label, rate, samples in rows:

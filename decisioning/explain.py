@@ -100,3 +100,29 @@ def explanation_for(record: DecisionRecord) -> dict[str, Any]:
         "explanation": contributions_for(decision),
         "audit_trail": audit_trail_for(record.request_id),
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- readable values (case page)
+
+#: Model features that are 0/1 flags, shown as yes / no.
+_FLAG_FEATURES = frozenset(
+    {"is_international", "is_online", "is_night", "device_fingerprint_match", "ip_country_match"}
+)
+
+
+def readable_value(feature: str, value: float) -> str:
+    """A model-vector value as an analyst reads it (flags as yes/no, the log amount with its amount)."""
+    if feature in _FLAG_FEATURES:
+        return "yes" if value else "no"
+    if feature == "amount_log":
+        return f"{value:.2f} (≈ {math.expm1(value):,.2f})"
+    if feature == "dispute_count_90d":
+        return f"{value:g}"
+    if feature in {"fraud_score_30d", "international_ratio"}:
+        return f"{value:.0%}" if feature == "international_ratio" else f"{value:.2f}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def probability_of(log_odds: float) -> float:
+    """The probability of a log-odds value (the model's fraud score space)."""
+    return _logistic(log_odds)

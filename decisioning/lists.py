@@ -99,6 +99,10 @@ def _invalidate_on_commit(cache: ListCache | None, list_name: str, value: str) -
         try:
             cache.list_cache_invalidate(list_name, value)
         except Exception:
+            # The stale answer expires with FDE_LIST_CACHE_TTL; say so loudly meanwhile.
             logger.error("list cache invalidation failed for %s:%s", list_name, value, exc_info=True)
 
+    # Now, so this transaction's own later reads see the change, and again after commit, so a
+    # concurrent reader that re-cached the old answer before we committed is corrected.
+    invalidate()
     transaction.on_commit(invalidate)

@@ -4,12 +4,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from audit.auth import AuditedLoginView
+
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", AuditedLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("decisioning.api.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -71,16 +71,16 @@ def fde_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         if not isinstance(fields, dict):
             fields = {"non_field_errors": fields}
         return Response(error_body("invalid_request", "The request body is invalid.", fields), status=400)
-    response = exception_handler(exc, context)
-    if response is not None:
-        code = _CODES.get(response.status_code, "error")
-        detail = getattr(exc, "detail", None) or response.data
+    drf_response = exception_handler(exc, context)
+    if drf_response is not None:
+        code = _CODES.get(drf_response.status_code, "error")
+        detail = getattr(exc, "detail", None) or drf_response.data
         if isinstance(exc, exceptions.ParseError):
             code = "malformed_json"
         if isinstance(exc, Http404):
             detail = "Not found."
-        response.data = error_body(code, str(_flatten(detail)))
-        return response
+        drf_response.data = error_body(code, str(_flatten(detail)))
+        return drf_response
     if isinstance(exc, DatabaseError):
         logger.exception("database error in %s", context.get("view"))
         return database_unavailable_response()

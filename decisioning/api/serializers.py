@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from decisioning.contracts import MAX_AMOUNT, AuthMethod, Channel, DecisionAction, ExecutionAction
 
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with an explicit offset; a naive time is refused rather than guessed."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is None:
+                self.fail("invalid", format="ISO 8601, e.g. 2026-12-04T14:05:00Z")
+            if parsed.tzinfo is None:
+                raise serializers.ValidationError("Must include a time zone (e.g. 2026-12-04T14:05:00Z).")
+            return parsed
+        if not isinstance(value, datetime):
+            self.fail("invalid", format="ISO 8601, e.g. 2026-12-04T14:05:00Z")
+        return super().to_internal_value(value)
+
+
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 
 
+class StrictRegexField(serializers.RegexField):
+    """A string field that refuses numbers and booleans instead of coercing them to text."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.")
+        return super().to_internal_value(data)
+
+
 def _identifier(help_text: str, *, required: bool = True) -> serializers.RegexField:
-    return serializers.RegexField(
+    return StrictRegexField(
         IDENTIFIER, required=required, help_text=help_text, allow_blank=not required,
         error_messages={"invalid": "Must be 1-128 characters: letters, digits, _ . : -"},
     )  # fmt: skip
@@ -73,14 +101,7 @@ class TransactionRequestSerializer(serializers.Serializer[Any]):
     device_known = serializers.BooleanField(required=False, default=True, help_text="Device fingerprint known.")
     ip_matches_billing = serializers.BooleanField(required=False, default=True, help_text="IP in billing country.")
     auth_method = serializers.ChoiceField(choices=[a.value for a in AuthMethod], required=False, default="chip")
-    timestamp = serializers.DateTimeField(
-        required=False, help_text="ISO 8601 event time with a time zone; defaults to now."
-    )
-
-    def validate_timestamp(self, value: Any) -> Any:
-        if value.tzinfo is None:
-            raise serializers.ValidationError("Must include a time zone (e.g. 2026-12-04T14:05:00Z).")
-        return value
+    timestamp = AwareDateTimeField(required=False, help_text="ISO 8601 event time with a time zone; defaults to now.")
 
 
 class DecisionResponseSerializer(serializers.Serializer[Any]):
@@ -103,12 +124,7 @@ class DecisionResponseSerializer(serializers.Serializer[Any]):
 
 class FeatureWriteSerializer(serializers.Serializer[Any]):
     values = serializers.DictField(help_text="Feature name → value; names must belong to the group.")
-    computed_at = serializers.DateTimeField(required=False, help_text="When the values were computed; default now.")
-
-    def validate_computed_at(self, value: Any) -> Any:
-        if value.tzinfo is None:
-            raise serializers.ValidationError("Must include a time zone.")
-        return value
+    computed_at = AwareDateTimeField(required=False, help_text="When the values were computed; default now.")
 
 
 class ListEntrySerializer(serializers.Serializer[Any]):

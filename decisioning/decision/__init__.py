@@ -1,0 +1,1 @@
+"""Decision layer: hard rules, model scoring, thresholds, reason codes (no Django imports)."""

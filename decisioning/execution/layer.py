@@ -137,8 +137,9 @@ class ExecutionLayer:
             record = self._claim_key(client, txn, request_hash)
             reference_id, case_id = self._dispatch(record, decision, policy, client)
             now = timezone.now()
+            executed_as = _EXECUTED_AS[decision.action].value
             partial = {
-                "action": _EXECUTED_AS[decision.action].value,
+                "action": executed_as,
                 "reference_id": reference_id,
                 "case_id": case_id,
             }
@@ -148,7 +149,7 @@ class ExecutionLayer:
                 request_id=txn.request_id,
                 customer_id=txn.customer_id,
                 case_id=case_id,
-                outcome=partial["action"],
+                outcome=executed_as,
                 payload={
                     "transaction": txn.to_dict(),
                     "features": feature_set.to_dict(),

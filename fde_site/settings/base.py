@@ -224,5 +224,7 @@ LOGGING = {
 FDE_REVIEW_SLA_MINUTES = {"high": env_int("FDE_SLA_HIGH_MINUTES", 60), "normal": env_int("FDE_SLA_NORMAL_MINUTES", 240)}
 #: A claim with no activity for this long may be taken by someone else (minutes).
 FDE_CLAIM_IDLE_MINUTES = env_int("FDE_CLAIM_IDLE_MINUTES", 30)
+#: Audit events younger than this are never purged (days; PCI DSS 10.5.1: at least 12 months).
+FDE_AUDIT_RETENTION_DAYS = env_int("FDE_AUDIT_RETENTION_DAYS", 365)
 #: Named lists (blocklist and others) are cached in the online store this long (seconds).
 FDE_LIST_CACHE_TTL = env_int("FDE_LIST_CACHE_TTL", 60)

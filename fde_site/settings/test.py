@@ -15,6 +15,6 @@ from .base import DATABASES  # noqa: E402
 
 DATABASES["default"]["TEST"] = {"NAME": f"test_fde_{_RUN}"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; tests
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # whitenoise serves from the finders in tests
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True

@@ -63,8 +63,8 @@ def test_demo_runs_twice_and_serves_decisions_over_http(tmp_path):
 
 def _post_when_up(port: int, token: str) -> dict:
     body = json.dumps({
-        "request_id": "smoke-1", "transaction_id": "t-smoke-1", "customer_id": "cust_00001",
-        "amount": "42.50", "merchant_id": "m_00001", "mcc": "5411",
+        "request_id": "smoke-1", "transaction_id": "t-smoke-1", "customer_id": "C000001",
+        "amount": "42.50", "merchant_id": "M00001", "mcc": "5411",
     }).encode()  # fmt: skip
     deadline = time.monotonic() + 300
     last_error: Exception | None = None

@@ -121,7 +121,7 @@ class Command(BaseCommand):
         for position, index in enumerate(range(start, len(history)), start=1):
             txn = history.transaction(index)
             txn = replace(txn, request_id=f"demo-{index}", timestamp=txn.timestamp + shift)
-            if int(txn.customer_id.rsplit("_", 1)[-1]) % NO_FEATURES_EVERY != 0:
+            if self.has_features(txn.customer_id):
                 self.push_features(store, history.feature_set(index))
             try:
                 result = service.process(txn, client=client)
@@ -132,7 +132,23 @@ class Command(BaseCommand):
             summary[key] = summary.get(key, 0) + 1
             if position % 100 == 0 or position == len(history) - start:
                 self.stdout.write(f"  {position}/{len(history) - start} transactions")
+        self.push_latest_features(store, history)
         return summary
+
+    @staticmethod
+    def has_features(customer_id: str) -> bool:
+        """Every NO_FEATURES_EVERY-th customer has nothing stored, so some cases lack features."""
+        return int(customer_id.lstrip("C")) % NO_FEATURES_EVERY != 0
+
+    def push_latest_features(self, store: Any, history: Any) -> None:
+        """Each customer's features as of their last simulated transaction, so any id can be tried."""
+        latest: dict[str, int] = {}
+        for index in range(len(history)):
+            latest[history.transaction(index).customer_id] = index
+        for customer_id, index in latest.items():
+            if self.has_features(customer_id):
+                self.push_features(store, history.feature_set(index))
+        self.stdout.write(f"  online features written for {len(latest)} customers")
 
     @staticmethod
     def push_features(store: Any, feature_set: FeatureSet) -> None:
@@ -157,7 +173,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Try:       curl -s {base}/api/v1/transactions -H 'Authorization: Bearer {token}' "
             '-H \'Content-Type: application/json\' -d \'{"request_id": "try-1", "transaction_id": "t-1", '
-            '"customer_id": "cust_00001", "amount": "42.50", "merchant_id": "m_00001", "mcc": "5411"}\''
+            '"customer_id": "C000001", "amount": "42.50", "merchant_id": "M00001", "mcc": "5411"}\''
         )
 
     def serve(self, options: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -104,10 +105,14 @@ def live_api_factory(live_server, transactional_db):
             live_server.url + path, data=data, method=method,
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )  # fmt: skip
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+        for attempt in range(10):  # a payment system retries a refused connection
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+            except (ConnectionError, urllib.error.URLError):
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError(f"{method} {path}: connection refused 10 times")
 
     return lambda: call

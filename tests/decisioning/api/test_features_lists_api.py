@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from audit.models import AuditEvent
+from decisioning.features.store import GroupKey
 from decisioning.models import ListEntry
 
 from .conftest import LOW_RISK, ORDINARY_TXN, post_json
@@ -31,7 +32,7 @@ class TestFeatureWrites:
             assert response.json()["values"] == values
         body = post_json(system_api, "/api/v1/transactions", {**ORDINARY_TXN, "customer_id": "cust-pushed"}).json()
         assert body["decision"] == "approve"
-        record = feature_store.read_groups([("customer_risk", "cust-pushed")])
+        record = feature_store.read_groups([GroupKey("customer_risk", "cust-pushed")])
         assert next(iter(record.values())).live.values["credit_score"] == 780
 
     def test_unknown_group_is_400_and_writes_nothing(self, system_api, feature_store):
@@ -45,7 +46,7 @@ class TestFeatureWrites:
         response = put_json(system_api, "/api/v1/features/customer_risk/cust-2", {"values": values})
         assert response.status_code == 400
         assert "favourite_colour" in response.json()["error"]["fields"]
-        read = feature_store.read_groups([("customer_risk", "cust-2")])
+        read = feature_store.read_groups([GroupKey("customer_risk", "cust-2")])
         assert next(iter(read.values())).live is None
 
     def test_wrong_type_is_named(self, system_api):

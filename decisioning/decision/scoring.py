@@ -1,0 +1,97 @@
+"""Model scoring and SHAP explanations for a loaded scikit-learn GradientBoostingClassifier.
+
+A :class:`ModelScorer` is built once per loaded model (the TreeExplainer with it) and is then
+read-only, so one instance serves every request and thread of a process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shap
+
+from decisioning.contracts import Explanation, FeatureContribution
+from decisioning.decision.vector import FEATURE_NAMES, FloatArray
+
+#: How far base_value + sum(contributions) may drift from the model's log-odds.
+ADDITIVITY_TOLERANCE = 1e-6
+
+
+class ModelScoringError(RuntimeError):
+    """The model could not score or explain a vector."""
+
+
+class ModelScorer:
+    """A fitted binary classifier, its version, and its SHAP TreeExplainer."""
+
+    def __init__(self, model: Any, *, version: str, feature_names: Sequence[str] = FEATURE_NAMES) -> None:
+        if tuple(feature_names) != FEATURE_NAMES:
+            raise ValueError(f"model features {list(feature_names)} differ from serving features {list(FEATURE_NAMES)}")
+        if list(getattr(model, "classes_", [])) != [0, 1]:
+            raise ValueError("model must be a fitted binary classifier with classes [0, 1]")
+        self.model = model
+        self.version = version
+        self.feature_names: tuple[str, ...] = tuple(feature_names)
+        # Built once: constructing a TreeExplainer walks every tree.
+        self._explainer = shap.TreeExplainer(model)
+        self.base_value = float(np.asarray(self._explainer.expected_value, dtype=np.float64).reshape(-1)[0])
+
+    def _matrix(self, rows: npt.ArrayLike) -> FloatArray:
+        matrix = np.asarray(rows, dtype=np.float64)
+        if matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names):
+            raise ModelScoringError(f"expected vectors of {len(self.feature_names)} features, got shape {matrix.shape}")
+        return matrix
+
+    def score_batch(self, matrix: npt.ArrayLike) -> FloatArray:
+        """Fraud probabilities, one per row."""
+        probabilities = np.asarray(self.model.predict_proba(self._matrix(matrix)), dtype=np.float64)
+        return probabilities[:, 1].copy()
+
+    def score(self, vector: Sequence[float]) -> float:
+        """The fraud probability of one vector."""
+        return float(self.score_batch([list(vector)])[0])
+
+    def log_odds(self, vector: Sequence[float]) -> float:
+        """The model's raw output (log-odds) for one vector."""
+        return float(np.asarray(self.model.decision_function(self._matrix([list(vector)]))).reshape(-1)[0])
+
+    @staticmethod
+    def confidence(score: float) -> float:
+        """The larger class probability."""
+        return max(score, 1.0 - score)
+
+    def explain(self, vector: Sequence[float]) -> Explanation:
+        """SHAP contributions in log-odds space, in feature order."""
+        matrix = self._matrix([list(vector)])
+        values = np.asarray(self._explainer.shap_values(matrix, check_additivity=False), dtype=np.float64)
+        row = values.reshape(-1, len(self.feature_names))[-1]
+        contributions = tuple(
+            FeatureContribution(feature=name, value=float(value), contribution=float(contribution))
+            for name, value, contribution in zip(self.feature_names, matrix[0], row, strict=True)
+        )
+        return Explanation(base_value=self.base_value, contributions=contributions, model_version=self.version)
+
+    def additivity_error(self, vector: Sequence[float]) -> float:
+        """|base_value + Σ contributions − model log-odds| for one vector (a self-check)."""
+        return abs(self.explain(vector).output_value - self.log_odds(vector))
+
+
+def logistic(log_odds: float) -> float:
+    """The probability of a log-odds value."""
+    return 1.0 / (1.0 + math.exp(-log_odds))
+
+
+class StaticModelProvider:
+    """A ModelProvider that always returns the same scorer (or None): tests and replays."""
+
+    def __init__(self, scorer: ModelScorer | None) -> None:
+        self._scorer = scorer
+
+    def current(self) -> ModelScorer | None:
+        return self._scorer

@@ -1,0 +1,202 @@
+"""The model registry: register, activate and load versioned artifacts; serve the active one.
+
+Artifacts are joblib files (pickles), so the recorded sha256 is checked *before* unpickling:
+a corrupt or swapped file is refused with :class:`ModelLoadError` instead of being executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from decisioning.decision.scoring import ModelScorer
+from decisioning.decision.vector import FEATURE_NAMES
+from decisioning.models import ModelVersion
+
+logger = logging.getLogger("fde.decision.model")
+
+#: The longest pause between load attempts after repeated failures (seconds).
+MAX_FAILURE_BACKOFF_SECONDS = 300.0
+
+
+class ModelLoadError(RuntimeError):
+    """The active model could not be loaded: none active, artifact missing, corrupt or incompatible."""
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def register_model(
+    *,
+    version: str,
+    artifact_path: Path,
+    sha256: str,
+    metadata: dict[str, Any],
+    metrics: dict[str, Any],
+    activate: bool,
+) -> ModelVersion:
+    """Record a saved artifact in the registry, optionally making it the one active model."""
+    with transaction.atomic():
+        record = ModelVersion.objects.create(
+            version=version,
+            artifact_path=str(artifact_path),
+            sha256=sha256,
+            feature_names=list(FEATURE_NAMES),
+            metadata=metadata,
+            metrics=metrics,
+        )
+        if activate:
+            activate_model_version(version=version)
+            record.refresh_from_db()
+    return record
+
+
+def activate_model_version(*, version: str) -> ModelVersion:
+    """Make ``version`` the only active model (atomic; the partial unique index enforces one)."""
+    with transaction.atomic():
+        record = ModelVersion.objects.select_for_update().get(version=version)
+        ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=record.pk).update(is_active=False)
+        record.is_active = True
+        record.activated_at = timezone.now()
+        record.save(update_fields=["is_active", "activated_at"])
+    return record
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _sha256(path: Path) -> str:
+    from decisioning.ml.training import sha256_of
+
+    return sha256_of(path)
+
+
+def load_model_version(record: ModelVersion) -> ModelScorer:
+    """Load one registry entry's artifact, verifying its checksum and feature names."""
+    path = Path(record.artifact_path)
+    if not path.is_absolute():
+        path = Path(settings.FDE_MODEL_DIR) / path
+    if not path.is_file():
+        raise ModelLoadError(f"model {record.version}: artifact {path} is missing")
+    actual = _sha256(path)
+    if actual != record.sha256:
+        raise ModelLoadError(f"model {record.version}: artifact {path} is corrupt (sha256 {actual} ≠ {record.sha256})")
+    try:
+        payload = joblib.load(path)
+        return ModelScorer(payload["model"], version=record.version, feature_names=payload["feature_names"])
+    except Exception as exc:
+        raise ModelLoadError(f"model {record.version}: artifact {path} cannot be used ({exc})") from exc
+
+
+def active_model_record() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_active=True).first()
+
+
+def load_active_model() -> ModelScorer:
+    """The active model, ready to score; :class:`ModelLoadError` when there is none or it is unusable."""
+    record = active_model_record()
+    if record is None:
+        raise ModelLoadError("no active model in the registry (run: python manage.py train_model)")
+    return load_model_version(record)
+
+
+class RegistryModelProvider:
+    """A ModelProvider over the registry: loads the active model once per process.
+
+    The active version is re-checked at most every ``refresh_seconds``; a new version is loaded
+    when it changes. A failed load is logged and answered with None (the Decision layer then
+    decides rules-only, degraded) and is retried only after a growing back-off, so a broken
+    artifact does not turn every request into a disk read and a stack trace.
+    """
+
+    def __init__(
+        self,
+        *,
+        refresh_seconds: float | None = None,
+        failure_backoff_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.refresh_seconds = float(settings.FDE_MODEL_REFRESH_SECONDS if refresh_seconds is None else refresh_seconds)
+        self.failure_backoff_seconds = max(
+            self.refresh_seconds, 30.0 if failure_backoff_seconds is None else failure_backoff_seconds
+        )
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._scorer: ModelScorer | None = None
+        self._failures = 0
+        self._next_check = float("-inf")
+        self.load_attempts = 0  #: how many artifact loads were tried (for tests and metrics)
+
+    def current(self) -> ModelScorer | None:
+        if self._clock() < self._next_check:
+            return self._scorer
+        with self._lock:
+            if self._clock() >= self._next_check:
+                self._refresh()
+            return self._scorer
+
+    def _refresh(self) -> None:
+        try:
+            record = active_model_record()
+        except Exception:
+            # The database is down: keep serving what we have and look again later.
+            logger.exception("could not read the active model version; keeping %s", self._version())
+            self._next_check = self._clock() + self.refresh_seconds
+            return
+        if record is None:
+            if self._scorer is not None or self._failures == 0:
+                logger.error("no active model in the registry: decisions are rules-only (degraded)")
+            self._scorer = None
+            self._schedule_failure()
+            return
+        if self._scorer is not None and self._scorer.version == record.version:
+            self._next_check = self._clock() + self.refresh_seconds
+            return
+        self._load(record)
+
+    def _load(self, record: ModelVersion) -> None:
+        self.load_attempts += 1
+        try:
+            scorer = load_model_version(record)
+        except ModelLoadError as exc:
+            self._scorer = None
+            self._schedule_failure()
+            logger.error("%s; decisions are rules-only (degraded); next attempt in %.0f s", exc, self._backoff())
+            return
+        logger.info("loaded model %s", record.version)
+        self._scorer = scorer
+        self._failures = 0
+        self._next_check = self._clock() + self.refresh_seconds
+
+    def _backoff(self) -> float:
+        exponent = max(self._failures - 1, 0)
+        return float(min(self.failure_backoff_seconds * 2**exponent, MAX_FAILURE_BACKOFF_SECONDS))
+
+    def _schedule_failure(self) -> None:
+        self._failures += 1
+        self._next_check = self._clock() + self._backoff()
+
+    def _version(self) -> str:
+        return "no model" if self._scorer is None else self._scorer.version
+
+
+_default_provider: RegistryModelProvider | None = None
+_default_lock = threading.Lock()
+
+
+def default_model_provider() -> RegistryModelProvider:
+    """The process-wide provider (so the model is loaded once per process)."""
+    global _default_provider
+    with _default_lock:
+        if _default_provider is None:
+            _default_provider = RegistryModelProvider()
+        return _default_provider
