@@ -36,4 +36,5 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/decision_latency.py
 	$(PY) bench/api_throughput.py
+	$(PY) bench/review_queue.py
 	$(PY) bench/audit_chain.py --events $${AUDIT_EVENTS:-1000000}

@@ -14,5 +14,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("decisioning.api.urls")),
     path("audit/", include("audit.urls")),
+    path("review/", include("review.urls")),
     path("admin/", admin.site.urls),
 ]

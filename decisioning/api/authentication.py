@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -65,3 +66,13 @@ def request_client(request: Any) -> ApiClient | None:
     """The API client behind a request, if it authenticated with a token."""
     auth = getattr(request, "auth", None)
     return auth if isinstance(auth, ApiClient) else None
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """Documents the bearer token in the OpenAPI schema."""
+
+    target_class = "decisioning.api.authentication.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "Token from `manage.py create_api_client NAME`."}

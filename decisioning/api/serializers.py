@@ -97,10 +97,17 @@ class TransactionRequestSerializer(serializers.Serializer[Any]):
         r"^[A-Z]{2}$", required=False, default="US", help_text="ISO 3166 alpha-2 country of the card issuer.",
         error_messages={"invalid": "Must be an ISO 3166 alpha-2 code such as US."},
     )  # fmt: skip
-    channel = serializers.ChoiceField(choices=[c.value for c in Channel], required=False, default="pos")
+    channel = serializers.ChoiceField(
+        choices=[c.value for c in Channel], required=False, default="pos", help_text="pos, web, mobile or api."
+    )
     device_known = serializers.BooleanField(required=False, default=True, help_text="Device fingerprint known.")
     ip_matches_billing = serializers.BooleanField(required=False, default=True, help_text="IP in billing country.")
-    auth_method = serializers.ChoiceField(choices=[a.value for a in AuthMethod], required=False, default="chip")
+    auth_method = serializers.ChoiceField(
+        choices=[a.value for a in AuthMethod],
+        required=False,
+        default="chip",
+        help_text="How the cardholder authenticated.",
+    )
     timestamp = AwareDateTimeField(required=False, help_text="ISO 8601 event time with a time zone; defaults to now.")
 
 

@@ -17,6 +17,8 @@ from decisioning.contracts import DecisionAction, DecisionResult
 logger = logging.getLogger("fde.execution")
 
 RATE_LIMIT_REASON = "DECLINE_RATE_LIMITED"
+#: Declines the limit never softens: a person put this customer on the blocklist on purpose.
+EXEMPT_POLICIES = frozenset({"hard_rule:blocklist"})
 
 
 class CounterStore(Protocol):
@@ -41,7 +43,7 @@ class DeclineRateLimiter:
         If the counter cannot be read the decline stands: failing open here would only
         ever turn declines into reviews, and the store failure is logged.
         """
-        if decision.action is not DecisionAction.DECLINE:
+        if decision.action is not DecisionAction.DECLINE or decision.policy_applied in EXEMPT_POLICIES:
             return decision
         try:
             recent = self.store.counter_count(self.counter_name(customer_id), at - self.window, at)

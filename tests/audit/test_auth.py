@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent, AuditEventType
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls_for_tests")]
+pytestmark = pytest.mark.django_db
 
 
 def test_successful_and_failed_sign_ins_are_audited(client, make_user):

@@ -18,7 +18,7 @@ from audit.models import AuditEvent, AuditEventType
 from audit.selectors import PAGE_SIZE
 from fde_site import roles
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.audit.urls_for_tests")]
+pytestmark = pytest.mark.django_db
 
 AUDIT_URLS = ("audit:events", "audit:export-csv", "audit:export-jsonl")
 
