@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -221,11 +220,6 @@ class CounterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.counter}:{self.member}"
-
-
-def canonical_json_default(value: Any) -> str:
-    """``json.dumps`` default for canonical request hashing."""
-    return str(value)
 
 
 class FeedbackEvent(models.Model):

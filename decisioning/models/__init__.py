@@ -1,0 +1,25 @@
+"""Models of the decisioning app, one module per area (all re-exported here for Django)."""
+
+from .core import (
+    ApiClient,
+    CounterEvent,
+    DecisionRecord,
+    FeedbackEvent,
+    GatewayCall,
+    ListEntry,
+    ModelVersion,
+    OnlineFeature,
+    PolicyVersion,
+)
+
+__all__ = [
+    "ApiClient",
+    "CounterEvent",
+    "DecisionRecord",
+    "FeedbackEvent",
+    "GatewayCall",
+    "ListEntry",
+    "ModelVersion",
+    "OnlineFeature",
+    "PolicyVersion",
+]
