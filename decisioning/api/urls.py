@@ -1,11 +1,13 @@
 """URLs of the systems API, version 1."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
 
 urlpatterns = [
+    path("", include("decisioning.api.async_urls")),  # before transactions/<request_id>
+    path("", include("decisioning.api.feedback_urls")),
     path("transactions", views.TransactionCreateView.as_view(), name="api-transactions"),
     path("transactions/<str:request_id>", views.TransactionDetailView.as_view(), name="api-transaction-detail"),
     path("explain/<str:request_id>", views.ExplainView.as_view(), name="api-explain"),

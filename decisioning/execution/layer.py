@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -43,13 +45,25 @@ _EXECUTED_AS = {
 }
 
 
+class ExecutionListener(Protocol):
+    """Told about every executed transaction after its transaction commits (e.g. the feature pipeline)."""
+
+    def on_executed(self, txn: TransactionIn, result: ExecutionResult) -> None: ...
+
+
 class ExecutionLayer:
     def __init__(
-        self, *, counters: CounterStore, policy: PolicyProvider, gateway: PaymentGateway | None = None
+        self,
+        *,
+        counters: CounterStore,
+        policy: PolicyProvider,
+        gateway: PaymentGateway | None = None,
+        listeners: Sequence[ExecutionListener] = (),
     ) -> None:
         self.counters = counters
         self.policy = policy
         self.gateway: PaymentGateway = gateway or DatabaseGateway()
+        self.listeners = tuple(listeners)
 
     # ------------------------------------------------------------------ idempotency
 
@@ -117,12 +131,25 @@ class ExecutionLayer:
             raise self._record_failure(client, txn, final, exc) from exc
         if final.action is DecisionAction.DECLINE:
             limiter.record(customer_id=txn.customer_id, request_id=txn.request_id, at=txn.timestamp)
+        self._notify(txn, result)
         logger.info(
             "request_id=%s layer=execution action=%s reference_id=%s audit=%s duration_ms=%.2f",
             txn.request_id, result.action.value, result.reference_id, result.audit_trail_id,
             (time.perf_counter() - started) * 1000,
         )  # fmt: skip
         return result
+
+    def _notify(self, txn: TransactionIn, result: ExecutionResult) -> None:
+        """Run the listeners once the decision is durable; a failing listener never undoes it."""
+        for listener in self.listeners:
+
+            def notify(listener: ExecutionListener = listener) -> None:
+                try:
+                    listener.on_executed(txn, result)
+                except Exception:
+                    logger.exception("request_id=%s listener %r failed", txn.request_id, listener)
+
+            transaction.on_commit(notify)
 
     def _execute_atomically(
         self,

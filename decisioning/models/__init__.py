@@ -23,3 +23,6 @@ __all__ = [
     "OnlineFeature",
     "PolicyVersion",
 ]
+
+from .learning import *  # noqa: E402, F403
+from .outbox import *  # noqa: E402, F403

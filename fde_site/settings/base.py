@@ -229,3 +229,7 @@ FDE_CLAIM_IDLE_MINUTES = env_int("FDE_CLAIM_IDLE_MINUTES", 30)
 FDE_AUDIT_RETENTION_DAYS = env_int("FDE_AUDIT_RETENTION_DAYS", 365)
 #: Named lists (blocklist and others) are cached in the online store this long (seconds).
 FDE_LIST_CACHE_TTL = env_int("FDE_LIST_CACHE_TTL", 60)
+
+# --------------------------------------------------------------------------- areas with their own settings
+from .async_layers import *  # noqa: E402, F403
+from .learning import *  # noqa: E402, F403

@@ -1,0 +1,3 @@
+"""Models of the feedback loop: labels, feature history, replays."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Settings of the asynchronous layers (Celery queues, outbox, callbacks). Imported by base."""

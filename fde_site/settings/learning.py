@@ -1,0 +1,1 @@
+"""Settings of the feedback loop (feature pipeline, labels, retraining, replay). Imported by base."""
