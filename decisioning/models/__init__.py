@@ -24,5 +24,5 @@ __all__ = [
     "PolicyVersion",
 ]
 
-from .learning import *  # noqa: E402, F403
-from .outbox import *  # noqa: E402, F403
+from .learning import *  # noqa: F403
+from .outbox import *  # noqa: F403
