@@ -12,6 +12,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -63,3 +65,11 @@ reader_view = _role_required(READERS, require_safe)
 worker_action = _role_required(CASE_WORKERS, require_POST)
 #: POST for senior analysts and admins.
 senior_action = _role_required(SENIORS, require_POST)
+
+
+def signed_in(request: HttpRequest) -> User:
+    """The signed-in user of a request that passed one of the role decorators above."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("sign in first")
+    return user

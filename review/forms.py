@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from fde_site.roles import CASE_WORKERS
 
@@ -42,7 +42,7 @@ class QueueFilterForm(forms.Form):
     date_to = forms.DateField(required=False, label="Opened to", widget=forms.DateInput(attrs={"type": "date"}))
     after = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)  # fmt: skip
 
-    def filters(self, user: AbstractBaseUser) -> QueueFilters:
+    def filters(self, user: User) -> QueueFilters:
         data = self.cleaned_data
         assignee = (data.get("assignee") or "").strip()
         return QueueFilters(
@@ -67,7 +67,9 @@ class ResolveForm(forms.Form):
         super().__init__(*args, **kwargs)
         chosen = resolution or str(self.data.get("resolution", ""))
         options = reasons_for(chosen) if chosen else [*reasons_for("approve"), *reasons_for("decline")]
-        self.fields["reason"].choices = [("", "— choose a reason —"), *((r.code, r.label) for r in options)]
+        reason_field = self.fields["reason"]
+        assert isinstance(reason_field, forms.ChoiceField)
+        reason_field.choices = [("", "— choose a reason —"), *((r.code, r.label) for r in options)]
         self.initial.setdefault("resolution", resolution)
 
 
@@ -84,8 +86,11 @@ class BulkForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         ids = self.data.getlist("case_ids") if hasattr(self.data, "getlist") else self.data.get("case_ids", [])
-        self.fields["case_ids"].choices = [(value, value) for value in ids]
-        self.fields["assignee"].queryset = case_workers()
+        case_ids, assignee = self.fields["case_ids"], self.fields["assignee"]
+        assert isinstance(case_ids, forms.ChoiceField)
+        assert isinstance(assignee, forms.ModelChoiceField)
+        case_ids.choices = [(value, value) for value in ids]
+        assignee.queryset = case_workers()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

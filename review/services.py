@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -119,9 +119,9 @@ def _audit_case(case: ReviewCase, event_type: AuditEventType, *, actor: str, out
     )
 
 
-def _mark_claimed(case: ReviewCase, user: AbstractBaseUser, *, actor: str, via: str) -> ReviewCase:
+def _mark_claimed(case: ReviewCase, user: User, *, actor: str, via: str) -> ReviewCase:
     """Write the claim on a locked (or conditionally updated) row and audit it."""
-    previous = case.assignee.get_username() if case.assignee_id else None
+    previous = case.assignee.get_username() if case.assignee is not None else None
     now = timezone.now()
     ReviewCase.objects.filter(pk=case.pk).update(
         status=ReviewCase.Status.CLAIMED, assignee=user, claimed_at=now, last_activity_at=now
@@ -134,7 +134,7 @@ def _mark_claimed(case: ReviewCase, user: AbstractBaseUser, *, actor: str, via: 
     return case
 
 
-def case_claim_next(*, user: AbstractBaseUser) -> ReviewCase | None:
+def case_claim_next(*, user: User) -> ReviewCase | None:
     """Claim the top claimable case in queue order for ``user``; None when the queue is empty.
 
     ``SKIP LOCKED`` lets many analysts take next at once: each gets a different case.
@@ -152,7 +152,7 @@ def case_claim_next(*, user: AbstractBaseUser) -> ReviewCase | None:
         return _mark_claimed(case, user, actor=actor_of(user), via="take_next")
 
 
-def case_claim(*, case_id: int, user: AbstractBaseUser) -> ReviewCase:
+def case_claim(*, case_id: int, user: User) -> ReviewCase:
     """Claim one case. Refused (nothing changes) when someone else holds it or it is resolved.
 
     The row lock serialises concurrent claims: the second waits, then sees the first one's claim.
@@ -183,7 +183,7 @@ def _not_claimable_message(case: ReviewCase) -> str:
     return f"Case {case.pk} is already claimed by {holder}; it is theirs now. Take the next case instead."
 
 
-def case_release(*, case_id: int, user: AbstractBaseUser) -> ReviewCase:
+def case_release(*, case_id: int, user: User) -> ReviewCase:
     """Give a case you hold back to the queue."""
     with transaction.atomic():
         released = ReviewCase.objects.filter(pk=case_id, status=ReviewCase.Status.CLAIMED, assignee=user).update(
@@ -197,7 +197,7 @@ def case_release(*, case_id: int, user: AbstractBaseUser) -> ReviewCase:
     return case
 
 
-def case_touch(*, case: ReviewCase, user: AbstractBaseUser) -> None:
+def case_touch(*, case: ReviewCase, user: User) -> None:
     """Record activity by the holder (viewing their case), which keeps the claim from expiring."""
     ReviewCase.objects.filter(pk=case.pk, status=ReviewCase.Status.CLAIMED, assignee=user).update(
         last_activity_at=timezone.now()
@@ -225,9 +225,7 @@ def _locked_unresolved(case_ids: Iterable[int]) -> list[ReviewCase]:
     )
 
 
-def case_bulk_assign(
-    *, case_ids: Iterable[int], assignee: AbstractBaseUser, actor_user: AbstractBaseUser
-) -> BulkResult:
+def case_bulk_assign(*, case_ids: Iterable[int], assignee: User, actor_user: User) -> BulkResult:
     """Assign unresolved cases to one analyst (a senior's override of any current claim)."""
     wanted = sorted(set(case_ids))
     with transaction.atomic():
@@ -238,7 +236,7 @@ def case_bulk_assign(
     return BulkResult(changed=changed, skipped=tuple(i for i in wanted if i not in changed))
 
 
-def case_bulk_release(*, case_ids: Iterable[int], actor_user: AbstractBaseUser) -> BulkResult:
+def case_bulk_release(*, case_ids: Iterable[int], actor_user: User) -> BulkResult:
     """Return claimed cases to the queue, whoever holds them."""
     wanted = sorted(set(case_ids))
     with transaction.atomic():
@@ -257,7 +255,7 @@ def case_bulk_release(*, case_ids: Iterable[int], actor_user: AbstractBaseUser) 
 # --------------------------------------------------------------------------- notes
 
 
-def case_add_note(*, case_id: int, user: AbstractBaseUser, text: str, may_note_any: bool = False) -> CaseNote:
+def case_add_note(*, case_id: int, user: User, text: str, may_note_any: bool = False) -> CaseNote:
     """Add a note to an unresolved case you hold (seniors: any unresolved case)."""
     text = text.strip()
     if not text:
@@ -282,7 +280,7 @@ def case_add_note(*, case_id: int, user: AbstractBaseUser, text: str, may_note_a
 def case_resolve(
     *,
     case_id: int,
-    user: AbstractBaseUser,
+    user: User,
     resolution: str,
     reason: str,
     note: str = "",
@@ -325,7 +323,7 @@ def _checked_reason(resolution: str, reason: str) -> ResolutionReason:
     return chosen
 
 
-def _check_may_resolve(case: ReviewCase | None, case_id: int, user: AbstractBaseUser) -> None:
+def _check_may_resolve(case: ReviewCase | None, case_id: int, user: User) -> None:
     if case is None:
         raise CaseActionRefused(f"Case {case_id} does not exist.")
     if case.is_resolved:

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from fde_site.roles import CASE_WORKERS, has_role
 
 from . import services
-from .access import SENIORS, reader_view, senior_action, worker_action
+from .access import SENIORS, reader_view, senior_action, signed_in, worker_action
 from .forms import BulkForm, NoteForm, QueueFilterForm, ResolveForm, case_workers
 from .models import ReviewCase
 from .reasons import RESOLUTION_REASONS, reasons_for
@@ -26,7 +26,7 @@ from .waterfall import waterfall
 def queue(request: HttpRequest) -> HttpResponse:
     """Cases in priority order with filters and keyset pages; everything in the query string."""
     form = QueueFilterForm(request.GET or None)
-    filters = form.filters(request.user) if form.is_bound and form.is_valid() else QueueFilters()
+    filters = form.filters(signed_in(request)) if form.is_bound and form.is_valid() else QueueFilters()
     after = form.cleaned_data.get("after", "") if form.is_bound and form.is_valid() else ""
     page = queue_page(filters, after=after)
     query = filters.as_query()
@@ -57,7 +57,7 @@ def _row(case: ReviewCase) -> dict[str, Any]:
 
 @worker_action
 def take_next(request: HttpRequest) -> HttpResponse:
-    case = services.case_claim_next(user=request.user)
+    case = services.case_claim_next(user=signed_in(request))
     if case is None:
         messages.info(request, "The queue is empty: there is no unclaimed case to take.")
         return redirect("review:queue")
@@ -70,7 +70,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     story = case_story(case_id)
     if story is None:
         raise Http404("no such case")
-    services.case_touch(case=story.case, user=request.user)
+    services.case_touch(case=story.case, user=signed_in(request))
     return _render_case(request, story)
 
 
@@ -118,7 +118,7 @@ def _refused(request: HttpRequest, exc: services.CaseActionRefused, case_id: int
 @worker_action
 def claim(request: HttpRequest, case_id: int) -> HttpResponse:
     try:
-        services.case_claim(case_id=case_id, user=request.user)
+        services.case_claim(case_id=case_id, user=signed_in(request))
     except services.CaseActionRefused as exc:
         return _refused(request, exc, case_id)
     messages.success(request, f"You now hold case {case_id}.")
@@ -128,7 +128,7 @@ def claim(request: HttpRequest, case_id: int) -> HttpResponse:
 @worker_action
 def release(request: HttpRequest, case_id: int) -> HttpResponse:
     try:
-        services.case_release(case_id=case_id, user=request.user)
+        services.case_release(case_id=case_id, user=signed_in(request))
     except services.CaseActionRefused as exc:
         return _refused(request, exc, case_id)
     messages.success(request, f"Case {case_id} is back in the queue.")
@@ -147,7 +147,7 @@ def resolve(request: HttpRequest, case_id: int) -> HttpResponse:
     data = form.cleaned_data
     try:
         case = services.case_resolve(
-            case_id=case_id, user=request.user, resolution=data["resolution"], reason=data["reason"],
+            case_id=case_id, user=signed_in(request), resolution=data["resolution"], reason=data["reason"],
             note=data.get("note", ""),
         )  # fmt: skip
     except services.CaseActionRefused as exc:
@@ -165,7 +165,7 @@ def add_note(request: HttpRequest, case_id: int) -> HttpResponse:
         return redirect("review:case", case_id=case_id)
     try:
         services.case_add_note(
-            case_id=case_id, user=request.user, text=form.cleaned_data["text"],
+            case_id=case_id, user=signed_in(request), text=form.cleaned_data["text"],
             may_note_any=has_role(request.user, *SENIORS),
         )  # fmt: skip
     except services.CaseActionRefused as exc:
@@ -186,11 +186,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     if data["action"] == "assign":
         result = services.case_bulk_assign(
-            case_ids=data["case_ids"], assignee=data["assignee"], actor_user=request.user
+            case_ids=data["case_ids"], assignee=data["assignee"], actor_user=signed_in(request)
         )
         done = f"Assigned {len(result.changed)} case(s) to {data['assignee'].get_username()}"
     else:
-        result = services.case_bulk_release(case_ids=data["case_ids"], actor_user=request.user)
+        result = services.case_bulk_release(case_ids=data["case_ids"], actor_user=signed_in(request))
         done = f"Released {len(result.changed)} case(s)"
     skipped = f"; skipped {len(result.skipped)} (resolved or not claimed)" if result.skipped else ""
     messages.success(request, done + skipped + ".")
