@@ -161,8 +161,12 @@ def audit_record(
 
 def _locked_head(using: str) -> AuditChainHead:
     """The chain head row, locked until the caller's transaction ends (created on first use)."""
-    AuditChainHead.objects.using(using).get_or_create(id=1)
-    return AuditChainHead.objects.using(using).select_for_update().get(id=1)
+    heads = AuditChainHead.objects.using(using).select_for_update()
+    head = heads.filter(id=1).first()  # the migration creates it; one locking read on the hot path
+    if head is None:
+        AuditChainHead.objects.using(using).get_or_create(id=1)
+        head = heads.get(id=1)
+    return head
 
 
 def model_version_of(payload: dict[str, Any]) -> str:

@@ -72,7 +72,11 @@ class ExecutionLayer:
 
         Raises IdempotencyConflict (audited) when the request id was used with another body.
         """
-        record = DecisionRecord.objects.filter(client=client, request_id=request_id).first()
+        record = (
+            DecisionRecord.objects.filter(client=client, request_id=request_id)
+            .defer("transaction", "feature_set", "decision")  # the replay needs only the result
+            .first()
+        )
         if record is None:
             return None
         return self._replay(record, request_hash)
@@ -205,16 +209,11 @@ class ExecutionLayer:
         return result
 
     def _claim_key(self, client: ApiClient, txn: TransactionIn, request_hash: str) -> DecisionRecord:
-        """Insert the idempotency row; a duplicate (even a concurrent one) raises _AlreadyExecuted."""
-        existing = DecisionRecord.objects.filter(client=client, request_id=txn.request_id).first()
-        if existing is not None and existing.execution is None and existing.request_hash == request_hash:
-            # Accepted earlier as pending (asynchronous path): lock it and decide it now.
-            locked = DecisionRecord.objects.select_for_update().get(pk=existing.pk)
-            if locked.execution is None:
-                return locked
-            raise _AlreadyExecuted(locked)
-        if existing is not None:
-            raise _AlreadyExecuted(existing)
+        """Insert the idempotency row; a duplicate (even a concurrent one) raises _AlreadyExecuted.
+
+        A record accepted earlier as pending (asynchronous path) with the same body is locked
+        and returned, so it is decided here exactly once.
+        """
         try:
             with transaction.atomic():
                 return DecisionRecord.objects.create(
@@ -230,7 +229,11 @@ class ExecutionLayer:
                     transaction=txn.to_dict(),
                 )
         except IntegrityError:
-            raise _AlreadyExecuted(DecisionRecord.objects.get(client=client, request_id=txn.request_id)) from None
+            # The key exists (possibly committed a moment ago by a concurrent duplicate).
+            existing = DecisionRecord.objects.select_for_update().get(client=client, request_id=txn.request_id)
+        if existing.execution is None and existing.request_hash == request_hash:
+            return existing
+        raise _AlreadyExecuted(existing)
 
     def _dispatch(
         self, record: DecisionRecord, decision: DecisionResult, policy: DecisionPolicy, client: ApiClient
