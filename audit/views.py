@@ -103,13 +103,32 @@ def transaction_trail_view(request: HttpRequest, request_id: str) -> HttpRespons
         "features": (trail.section("features") or {}).get("groups", {}),
         "features_meta": trail.section("features") or {},
         "decision": decision,
-        "explanation": decision.get("explanation") if isinstance(decision, dict) else None,
+        "explanation": readable_explanation(decision.get("explanation") if isinstance(decision, dict) else None),
         "execution": trail.section("execution") or {},
         "rows": [_row(event) for event in trail.events],
         "review_events": trail.of_types(*REVIEW_TYPES),
         "feedback_events": trail.of_types(AuditEventType.FEEDBACK_RECORDED),
     }
     return render(request, "audit/transaction_trail.html", context, status=200 if trail.events else 404)
+
+
+def readable_explanation(explanation: Any) -> dict[str, Any] | None:
+    """The frozen explanation with readable names and values, largest contribution first."""
+    if not isinstance(explanation, dict) or not isinstance(explanation.get("contributions"), list):
+        return None
+    from decisioning.decision.vector import display_name
+    from decisioning.explain import readable_value
+
+    ranked = sorted(explanation["contributions"], key=lambda item: abs(item.get("contribution", 0.0)), reverse=True)
+    rows = [
+        {
+            "label": display_name(str(item.get("feature"))),
+            "value": readable_value(str(item.get("feature")), float(item.get("value", 0.0))),
+            "contribution": item.get("contribution", 0.0),
+        }
+        for item in ranked
+    ]
+    return {**explanation, "contributions": rows}
 
 
 REVIEW_TYPES = (

@@ -59,6 +59,7 @@ def test_demo_runs_twice_and_serves_decisions_over_http(tmp_path):
     assert output.count("Demo ready") == 1, output[-3000:]
     # the re-run reused the users and the client: the same token still works and was printed again
     assert credentials["token"] in output
+    assert "decided on an earlier run    60" in output  # no duplicate decisions on the re-run
 
 
 def _post_when_up(port: int, token: str) -> dict:

@@ -8,6 +8,7 @@ queue and the audit trail have content), then optionally serves with gunicorn.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from dataclasses import replace
@@ -24,7 +25,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from decisioning.clients import api_client_create, api_client_rotate_token
 from decisioning.contracts import FeatureSet
 from decisioning.execution.errors import ExecutionFailed, IdempotencyConflict
-from decisioning.models import ApiClient, ModelVersion
+from decisioning.models import ApiClient, DecisionRecord, ModelVersion
 from fde_site.roles import ADMIN, ANALYST, COMPLIANCE, SENIOR_ANALYST, ensure_role_groups
 
 DEMO_CLIENT = "demo-acquirer"
@@ -63,11 +64,26 @@ class Command(BaseCommand):
             call_command(
                 "train_model", "--customers", str(options["train_customers"]), "--days", "75", stdout=self.stdout
             )
-        self.step(f"Replaying {options['transactions']} simulated transactions through the pipeline")
-        summary = self.replay(options["transactions"])
+        demo_decisions = DecisionRecord.objects.filter(client__name=DEMO_CLIENT, request_id__startswith="demo-")
+        if demo_decisions.exists():
+            self.step("Demo transactions were replayed on an earlier run; keeping them")
+            summary = {"decided on an earlier run": demo_decisions.count()}
+        else:
+            self.step(f"Replaying {options['transactions']} simulated transactions through the pipeline")
+            summary = self.quietly_replay(options["transactions"])
         self.print_summary(users, token, summary, options)
         if options["serve"]:
             self.serve(options)
+
+    def quietly_replay(self, count: int) -> dict[str, int]:
+        """The replay with the pipeline's per-layer INFO lines silenced (progress is printed instead)."""
+        pipeline_log = logging.getLogger("fde")
+        previous_level = pipeline_log.level
+        pipeline_log.setLevel(logging.WARNING)
+        try:
+            return self.replay(count)
+        finally:
+            pipeline_log.setLevel(previous_level)
 
     def step(self, text: str) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(f"== {text}"))
