@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -64,6 +64,8 @@ def fde_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return response
     if isinstance(exc, ContractError):
         return Response(error_body("invalid_request", exc.message, exc.fields), status=400)
+    if isinstance(exc, DataError):  # a value the database cannot hold (NUL bytes, out of range)
+        return Response(error_body("invalid_request", "A value in the request cannot be stored."), status=400)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return database_unavailable_response()
     if isinstance(exc, exceptions.ValidationError):

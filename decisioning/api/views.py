@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.urls import reverse
@@ -33,6 +34,7 @@ from .authentication import ClientPrincipal, request_client
 from .exceptions import ApiError
 from .permissions import CanReadDecisions, IsSystemClient
 from .serializers import (
+    IDENTIFIER,
     DecisionResponseSerializer,
     ErrorSerializer,
     FeatureWriteSerializer,
@@ -164,10 +166,19 @@ class TransactionDetailView(APIView):
         tags=["transactions"],
     )
     def get(self, request: Request, request_id: str) -> Response:
-        record = _readable_records(request).filter(request_id=request_id, execution__isnull=False).first()
+        record = (
+            _readable_records(request).filter(request_id=_known_request_id(request_id), execution__isnull=False).first()
+        )
         if record is None or record.execution is None:
             raise ApiError(status_code=404, code="not_found", message=f"No decision for request_id {request_id!r}.")
         return Response(decision_response(ExecutionResult.from_dict(record.execution), request))
+
+
+def _known_request_id(request_id: str) -> str:
+    """A path request id that could exist; anything else is simply not found."""
+    if not re.match(IDENTIFIER, request_id):
+        raise ApiError(status_code=404, code="not_found", message="No decision for that request_id.")
+    return request_id
 
 
 def _readable_records(request: Request) -> Any:
@@ -188,7 +199,9 @@ class ExplainView(APIView):
         tags=["transactions"],
     )
     def get(self, request: Request, request_id: str) -> Response:
-        record = _readable_records(request).filter(request_id=request_id, decision__isnull=False).first()
+        record = (
+            _readable_records(request).filter(request_id=_known_request_id(request_id), decision__isnull=False).first()
+        )
         if record is None:
             raise ApiError(status_code=404, code="not_found", message=f"No decision for request_id {request_id!r}.")
         return Response(explanation_for(record))
