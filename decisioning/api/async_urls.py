@@ -1,5 +1,14 @@
 """URLs of the asynchronous transaction API (included by decisioning.api.urls)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from . import async_views
+
+urlpatterns: list[URLPattern] = [
+    path("transactions/async", async_views.AsyncTransactionCreateView.as_view(), name="api-transactions-async"),
+    path(
+        "transactions/async/<str:request_id>",
+        async_views.AsyncTransactionStatusView.as_view(),
+        name="api-transaction-async-status",
+    ),
+]

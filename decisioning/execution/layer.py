@@ -32,7 +32,8 @@ from decisioning.models import ApiClient, DecisionRecord
 from review.services import case_open
 
 from .errors import ExecutionFailed, IdempotencyConflict
-from .gateway import DatabaseGateway, PaymentGateway
+from .gateway import PaymentGateway
+from .outbox import OutboxWriter, default_gateway
 from .rate_limit import CounterStore, DeclineRateLimiter
 
 logger = logging.getLogger("fde.execution")
@@ -51,6 +52,12 @@ class ExecutionListener(Protocol):
     def on_executed(self, txn: TransactionIn, result: ExecutionResult) -> None: ...
 
 
+class DecisionOutbox(Protocol):
+    """Told inside the decision's transaction, so its outbox rows commit (or roll back) with it."""
+
+    def on_decided(self, *, record: DecisionRecord, client: ApiClient, result: ExecutionResult) -> None: ...
+
+
 class ExecutionLayer:
     def __init__(
         self,
@@ -59,11 +66,15 @@ class ExecutionLayer:
         policy: PolicyProvider,
         gateway: PaymentGateway | None = None,
         listeners: Sequence[ExecutionListener] = (),
+        outbox: DecisionOutbox | None = None,
     ) -> None:
         self.counters = counters
         self.policy = policy
-        self.gateway: PaymentGateway = gateway or DatabaseGateway()
+        # The HTTP adapter (an outbox consumer) when FDE_PAYMENT_GATEWAY_URL is set, else DatabaseGateway.
+        self.gateway: PaymentGateway = gateway or default_gateway()
         self.listeners = tuple(listeners)
+        # Writes the rows that leave the process (callbacks) inside the decision's transaction.
+        self.outbox: DecisionOutbox = outbox or OutboxWriter()
 
     # ------------------------------------------------------------------ idempotency
 
@@ -206,6 +217,7 @@ class ExecutionLayer:
                 decided_at=now,
             )
             self._store_result(record, feature_set, decision, result)
+            self.outbox.on_decided(record=record, client=client, result=result)
         return result
 
     def _claim_key(self, client: ApiClient, txn: TransactionIn, request_hash: str) -> DecisionRecord:
