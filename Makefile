@@ -36,5 +36,6 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/decision_latency.py
 	$(PY) bench/api_throughput.py
+	$(PY) bench/async_throughput.py --n $${ASYNC_N:-2000}
 	$(PY) bench/review_queue.py
 	$(PY) bench/audit_chain.py --events $${AUDIT_EVENTS:-1000000}
