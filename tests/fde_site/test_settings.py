@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
     "import django, json; django.setup(); from django.conf import settings;"
     "from decisioning.features.store import build_store;"
-    "print(json.dumps({'db': settings.DATABASES['default']['ENGINE'], 'name': str(settings.DATABASES['default']['NAME']),"
-    " 'store': build_store().name, 'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'debug': settings.DEBUG}))"
+    "db = settings.DATABASES['default'];"
+    "print(json.dumps({'db': db['ENGINE'], 'name': str(db['NAME']), 'store': build_store().name,"
+    " 'eager': settings.CELERY_TASK_ALWAYS_EAGER, 'debug': settings.DEBUG}))"
 )
 
 
