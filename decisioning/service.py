@@ -125,17 +125,21 @@ def reset_default_service() -> None:
 
 
 def _build_default_service() -> DecisionService:
+    from django.conf import settings
+
     from decisioning.decision.layer import DecisionLayer
     from decisioning.features.services import build_feature_layer
     from decisioning.features.store import build_store
     from decisioning.lists import StoredListLookup
     from decisioning.ml.registry import RegistryModelProvider
+    from decisioning.pipeline import FeaturePipeline
     from decisioning.policy import StoredPolicyProvider
 
     store = build_store()
     policy = StoredPolicyProvider()
+    listeners = [FeaturePipeline(store)] if settings.FDE_FEATURE_PIPELINE else []
     return DecisionService(
         features=build_feature_layer(store),
         decision=DecisionLayer(lists=StoredListLookup(store), policy=policy, model=RegistryModelProvider()),
-        execution=ExecutionLayer(counters=store, policy=policy),
+        execution=ExecutionLayer(counters=store, policy=policy, listeners=listeners),
     )

@@ -85,3 +85,21 @@ def drain() -> dict[str, int]:
     if records or messages:
         logger.info("drained pipelines=%s/%s outbox=%s", enqueued, len(records), len(messages))
     return counts
+
+
+@app.task(
+    name="decisioning.tasks.recompute_features_task",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    max_retries=5,
+    soft_time_limit=1700,
+    time_limit=1800,
+)  # type: ignore[untyped-decorator]
+def recompute_features_task() -> dict[str, Any]:
+    """Periodic: recompute the slower aggregates (30-day spend, top MCC, disputes …) from history."""
+    from decisioning.features.rebuild import recompute_features
+    from decisioning.features.store import build_store
+
+    summary = recompute_features(store=build_store(), now=timezone.now(), progress=logger.info)
+    return {"customers": summary.customers, "groups_written": summary.groups_written}

@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/v1/", include("decisioning.api.urls")),
     path("audit/", include("audit.urls")),
     path("review/", include("review.urls")),
+    path("models/", include("decisioning.model_urls")),
     path("admin/", admin.site.urls),
 ]

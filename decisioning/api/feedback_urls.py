@@ -1,5 +1,9 @@
 """URLs of the feedback API (included by decisioning.api.urls)."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from . import feedback_views
+
+urlpatterns = [
+    path("feedback", feedback_views.FeedbackCreateView.as_view(), name="api-feedback"),
+]

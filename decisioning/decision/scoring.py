@@ -14,8 +14,8 @@ import numpy as np
 import numpy.typing as npt
 import shap
 
-from decisioning.contracts import Explanation, FeatureContribution
-from decisioning.decision.vector import FEATURE_NAMES, FloatArray
+from decisioning.contracts import Explanation, FeatureContribution, FeatureSet
+from decisioning.decision.vector import FEATURE_NAMES, FloatArray, check_feature_names, feature_vector
 
 #: How far base_value + sum(contributions) may drift from the model's log-odds.
 ADDITIVITY_TOLERANCE = 1e-6
@@ -29,21 +29,33 @@ class ModelScorer:
     """A fitted binary classifier, its version, and its SHAP TreeExplainer."""
 
     def __init__(self, model: Any, *, version: str, feature_names: Sequence[str] = FEATURE_NAMES) -> None:
-        if tuple(feature_names) != FEATURE_NAMES:
-            raise ValueError(f"model features {list(feature_names)} differ from serving features {list(FEATURE_NAMES)}")
+        # Any distinct subset of the known features is servable: an old 12-feature artifact keeps
+        # working after the vector grew, because it is always served its own columns.
+        names = check_feature_names(list(feature_names))
+        if list(names) != sorted(names, key=FEATURE_NAMES.index):
+            raise ValueError("model features must follow the serving order of FEATURE_NAMES")
         if list(getattr(model, "classes_", [])) != [0, 1]:
             raise ValueError("model must be a fitted binary classifier with classes [0, 1]")
         self.model = model
         self.version = version
-        self.feature_names: tuple[str, ...] = tuple(feature_names)
+        self.feature_names: tuple[str, ...] = names
+        #: Where this model's columns sit in a full serving vector (FEATURE_NAMES order).
+        self._serving_columns = [FEATURE_NAMES.index(name) for name in names]
         # Built once: constructing a TreeExplainer walks every tree.
         self._explainer = shap.TreeExplainer(model)
         self.base_value = float(np.asarray(self._explainer.expected_value, dtype=np.float64).reshape(-1)[0])
 
+    def vector(self, fs: FeatureSet) -> list[float]:
+        """This model's input for one FeatureSet (its own feature names, its own order)."""
+        return feature_vector(fs, self.feature_names)
+
     def _matrix(self, rows: npt.ArrayLike) -> FloatArray:
+        """Rows of this model's features; full serving vectors (FEATURE_NAMES) are narrowed to them."""
         matrix = np.asarray(rows, dtype=np.float64)
         if matrix.ndim == 1:
             matrix = matrix.reshape(1, -1)
+        if matrix.ndim == 2 and matrix.shape[1] == len(FEATURE_NAMES) and self.feature_names != FEATURE_NAMES:
+            matrix = matrix[:, self._serving_columns]
         if matrix.ndim != 2 or matrix.shape[1] != len(self.feature_names):
             raise ModelScoringError(f"expected vectors of {len(self.feature_names)} features, got shape {matrix.shape}")
         return matrix

@@ -165,6 +165,23 @@ class DatabaseFeatureStore(FeatureStore):
         with _unavailable_on_error("counter_count"):
             return events.filter(counter=counter, occurred_at__gte=since, occurred_at__lte=until).count()
 
+    def counter_members_many(self, requests: Sequence[tuple[str, datetime, datetime]]) -> list[list[tuple[str, float]]]:
+        if not requests:
+            return []
+        wanted = Q()
+        for counter, since, until in requests:
+            wanted |= Q(counter=counter, occurred_at__gte=since, occurred_at__lte=until)
+        rows = CounterEvent.objects.using(self.using).filter(wanted).order_by("occurred_at")
+        with _unavailable_on_error("counter_members"), self._read_timeout():
+            found = list(rows.values_list("counter", "member", "occurred_at"))  # one query
+        by_counter: dict[str, list[tuple[str, float]]] = {}
+        for counter, member, occurred_at in found:
+            by_counter.setdefault(counter, []).append((member, occurred_at.timestamp()))
+        return [
+            [(member, at) for member, at in by_counter.get(counter, []) if since.timestamp() <= at <= until.timestamp()]
+            for counter, since, until in requests
+        ]
+
     def counter_trim(self, counter: str, before: datetime) -> int:
         events = CounterEvent.objects.using(self.using)
         with _unavailable_on_error("counter_trim"):

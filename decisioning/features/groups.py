@@ -5,7 +5,7 @@ replays all share these definitions, so a feature's name and type cannot drift b
 
 Two kinds of group exist:
 
-* **stored** groups (``customer_risk``, ``spend_behaviour``, later ``merchant_risk``) live in the
+* **stored** groups (``customer_risk``, ``spend_behaviour``, ``spend_windows``, ``merchant_risk``) live in the
   online store, keyed by an entity id, and fall back through warm copy → approximation →
   population default as their :class:`GroupSpec` allows;
 * **request** groups (``transaction_context``, ``session_context``) are computed exactly from
@@ -177,8 +177,52 @@ SPEND_BEHAVIOUR = GroupSpec(
     population_default=SPEND_POPULATION_DEFAULT,
 )
 
+#: Windowed spending of the customer before the transaction (the feature pipeline computes these).
+SPEND_WINDOWS = GroupSpec(
+    name="spend_windows",
+    features={
+        "txn_count_1d": _COUNT,
+        "txn_count_7d": _COUNT,
+        "txn_count_30d": _COUNT,
+        "avg_amount_1d": _NON_NEGATIVE,
+        "avg_amount_7d": _NON_NEGATIVE,
+        "avg_amount_30d": _NON_NEGATIVE,
+    },
+    # "Nothing seen yet" is the honest default for a customer the pipeline does not know.
+    population_default={
+        "txn_count_1d": 0,
+        "txn_count_7d": 0,
+        "txn_count_30d": 0,
+        "avg_amount_1d": 0.0,
+        "avg_amount_7d": 0.0,
+        "avg_amount_30d": 0.0,
+    },
+)
+
+#: A merchant's traffic and the share of it already known (labelled) to be fraud.
+MERCHANT_RISK = GroupSpec(
+    name="merchant_risk",
+    features={
+        "merchant_txn_count_1d": _COUNT,
+        "merchant_txn_count_7d": _COUNT,
+        "merchant_txn_count_30d": _COUNT,
+        "merchant_fraud_share_1d": _RATIO,
+        "merchant_fraud_share_7d": _RATIO,
+        "merchant_fraud_share_30d": _RATIO,
+    },
+    entity=EntityType.MERCHANT,
+    population_default={
+        "merchant_txn_count_1d": 0,
+        "merchant_txn_count_7d": 0,
+        "merchant_txn_count_30d": 0,
+        "merchant_fraud_share_1d": 0.0,
+        "merchant_fraud_share_7d": 0.0,
+        "merchant_fraud_share_30d": 0.0,
+    },
+)
+
 #: The stored groups the Feature layer reads, in order.
-STORED_GROUPS: tuple[GroupSpec, ...] = (CUSTOMER_RISK, SPEND_BEHAVIOUR)
+STORED_GROUPS: tuple[GroupSpec, ...] = (CUSTOMER_RISK, SPEND_BEHAVIOUR, SPEND_WINDOWS, MERCHANT_RISK)
 
 
 def group_registry(specs: tuple[GroupSpec, ...] = STORED_GROUPS) -> dict[str, GroupSpec]:

@@ -28,12 +28,15 @@ from decisioning.contracts import (
 )
 from decisioning.features.groups import REQUEST_COMPUTATIONS, STORED_GROUPS, GroupSpec
 from decisioning.features.store import FeatureReader, GroupKey, GroupRead, StoredRecord, StoreUnavailable
+from decisioning.features.windows import DerivedValues, WindowFeatures
 
 logger = logging.getLogger("fde.features")
 
 DEFAULT_FRESHNESS_MINUTES: Mapping[str, int] = {"default": 60}
 REQUEST_SOURCE = "request"
 POPULATION_SOURCE = "population_default"
+#: Groups whose values the windows compute entirely (a stored copy is only their fallback).
+FULLY_DERIVED = frozenset({"spend_windows", "merchant_risk"})
 
 
 @dataclass(slots=True)
@@ -54,11 +57,14 @@ class FeatureLayer:
         *,
         freshness_minutes: Mapping[str, int] = DEFAULT_FRESHNESS_MINUTES,
         groups: Sequence[GroupSpec] = STORED_GROUPS,
+        windows: WindowFeatures | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.freshness_minutes = dict(freshness_minutes)
         self.groups = tuple(groups)
+        #: Sliding windows of the feature pipeline, computed at the transaction's event time.
+        self.windows = windows
 
     def build(self, txn: TransactionIn) -> FeatureSet:
         """Everything known about ``txn``; never raises because a store failed."""
@@ -66,7 +72,10 @@ class FeatureLayer:
         now = self.clock()
         notes = _BuildNotes()
         reads = self._read_store(txn, notes)
-        groups = {spec.name: self._resolve(spec, txn, reads.get(spec.name), now, notes) for spec in self.groups}
+        derived = self._derive(txn, notes)
+        groups = {
+            spec.name: self._resolve(spec, txn, reads.get(spec.name), now, notes, derived) for spec in self.groups
+        }
         groups.update(self._request_groups(txn, now))
         feature_set = self._assemble(txn, groups, now, notes)
         self._log_built(feature_set, started)
@@ -90,6 +99,19 @@ class FeatureLayer:
             return {}
         return {name: self._note_problems(reads.get(key, GroupRead()), notes) for name, key in keys.items()}
 
+    def _derive(self, txn: TransactionIn, notes: _BuildNotes) -> DerivedValues | None:
+        """The window values at the transaction's event time; None (degraded) when unreadable."""
+        if self.windows is None:
+            return None
+        try:
+            return self.windows.derive(txn)
+        except StoreUnavailable as exc:
+            self._store_failed(txn, notes, f"windows: {exc}")
+        except Exception as exc:  # a backend bug must not take the decision down with it
+            logger.exception("feature windows raised unexpectedly")
+            self._store_failed(txn, notes, f"windows: {type(exc).__name__}: {exc}")
+        return None
+
     def _store_failed(self, txn: TransactionIn, notes: _BuildNotes, reason: str) -> None:
         notes.degraded = True
         notes.warnings.append(f"feature store {self.store.name} unavailable, stored groups not read: {reason}")
@@ -111,15 +133,41 @@ class FeatureLayer:
     # ----------------------------------------------------------------- tiers
 
     def _resolve(
-        self, spec: GroupSpec, txn: TransactionIn, read: GroupRead | None, now: datetime, notes: _BuildNotes
+        self,
+        spec: GroupSpec,
+        txn: TransactionIn,
+        read: GroupRead | None,
+        now: datetime,
+        notes: _BuildNotes,
+        derived: DerivedValues | None = None,
     ) -> FeatureGroup:
-        """The best tier available for one stored group."""
+        """The best tier available for one stored group, with the pipeline's windows applied."""
+        if derived is not None:
+            windowed = self._windowed(spec, read, derived, now, notes)
+            if windowed is not None:
+                return windowed
         if read is not None and read.live is not None:
             return self._from_record(spec, read.live, FallbackTier.ONLINE_STORE, now, notes)
         if read is not None and read.warm is not None:
             notes.warnings.append(f"{spec.name}: no live value, used the warm copy")
             return self._from_record(spec, read.warm, FallbackTier.WARM_CACHE, now, notes)
         return self._synthesise(spec, txn, now, notes)
+
+    def _windowed(
+        self, spec: GroupSpec, read: GroupRead | None, derived: DerivedValues, now: datetime, notes: _BuildNotes
+    ) -> FeatureGroup | None:
+        stored, tier = None, FallbackTier.ONLINE_STORE
+        if read is not None and (read.live or read.warm) is not None:
+            stored = read.live or read.warm
+            tier = FallbackTier.ONLINE_STORE if read.live is not None else FallbackTier.WARM_CACHE
+        values = derived.for_group(spec.name, stored.values if stored is not None else None)
+        if values is None:
+            return None
+        computed_at = now if stored is None or spec.name in FULLY_DERIVED else stored.computed_at
+        record = StoredRecord(values=spec.validate(values), computed_at=computed_at)
+        if stored is None or spec.name in FULLY_DERIVED:
+            tier = FallbackTier.ONLINE_STORE  # computed from the live windows just now
+        return self._from_record(spec, record, tier, now, notes)
 
     def _from_record(
         self, spec: GroupSpec, record: StoredRecord, tier: FallbackTier, now: datetime, notes: _BuildNotes

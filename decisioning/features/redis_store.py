@@ -162,6 +162,14 @@ class RedisFeatureStore(FeatureStore):
         with _unavailable_on_error("counter_count"):
             return int(self.client.zcount(counter_key(counter), since.timestamp(), until.timestamp()))
 
+    def counter_members_many(self, requests: Sequence[tuple[str, datetime, datetime]]) -> list[list[tuple[str, float]]]:
+        pipe = self.client.pipeline(transaction=False)
+        for counter, since, until in requests:
+            pipe.zrangebyscore(counter_key(counter), since.timestamp(), until.timestamp(), withscores=True)
+        with _unavailable_on_error("counter_members"):
+            replies = pipe.execute()
+        return [[(member.decode(), float(score)) for member, score in reply] for reply in replies]
+
     def counter_trim(self, counter: str, before: datetime) -> int:
         with _unavailable_on_error("counter_trim"):
             return int(self.client.zremrangebyscore(counter_key(counter), "-inf", f"({before.timestamp()}"))

@@ -12,16 +12,19 @@ from django.conf import settings
 from decisioning.contracts import utcnow
 from decisioning.features.layer import FeatureLayer
 from decisioning.features.store import FeatureStore, StoredRecord, build_store
+from decisioning.features.windows import WindowFeatures
 
 __all__ = ["build_feature_layer", "build_store", "write_group"]
 
 
 def build_feature_layer(store: FeatureStore | None = None) -> FeatureLayer:
-    """The Feature layer configured from settings (freshness thresholds per group)."""
+    """The Feature layer configured from settings (freshness thresholds per group, windows on/off)."""
+    target = store if store is not None else build_store()
     return FeatureLayer(
-        store if store is not None else build_store(),
+        target,
         utcnow,
         freshness_minutes=settings.FDE_FRESHNESS_MINUTES,
+        windows=WindowFeatures(target) if settings.FDE_FEATURE_WINDOWS else None,
     )
 
 

@@ -154,6 +154,11 @@ class FeatureStore(ABC):
         """Members recorded in ``[since, until]`` (both ends included)."""
 
     @abstractmethod
+    def counter_members_many(self, requests: Sequence[tuple[str, datetime, datetime]]) -> list[list[tuple[str, float]]]:
+        """For each ``(counter, since, until)``: its members in ``[since, until]`` with their epoch seconds,
+        oldest first, all in one round trip; raises StoreUnavailable."""
+
+    @abstractmethod
     def counter_trim(self, counter: str, before: datetime) -> int:
         """Drop members recorded strictly before ``before``; answers how many went."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEventType
+from audit.services import audit_record
 from decisioning.decision.scoring import ModelScorer
-from decisioning.decision.vector import FEATURE_NAMES
-from decisioning.models import ModelVersion
+from decisioning.decision.vector import FEATURE_NAMES, check_feature_names
+from decisioning.models import ModelActivation, ModelVersion
 
 logger = logging.getLogger("fde.decision.model")
 
@@ -43,6 +45,8 @@ def register_model(
     metadata: dict[str, Any],
     metrics: dict[str, Any],
     activate: bool,
+    feature_names: Sequence[str] = FEATURE_NAMES,
+    actor: str = "system:train_model",
 ) -> ModelVersion:
     """Record a saved artifact in the registry, optionally making it the one active model."""
     with transaction.atomic():
@@ -50,25 +54,67 @@ def register_model(
             version=version,
             artifact_path=str(artifact_path),
             sha256=sha256,
-            feature_names=list(FEATURE_NAMES),
+            feature_names=list(check_feature_names(list(feature_names))),
             metadata=metadata,
             metrics=metrics,
         )
         if activate:
-            activate_model_version(version=version)
+            activate_model_version(version=version, actor=actor, reason="registered with --activate")
             record.refresh_from_db()
     return record
 
 
-def activate_model_version(*, version: str) -> ModelVersion:
-    """Make ``version`` the only active model (atomic; the partial unique index enforces one)."""
+class ActivationRefused(ValueError):
+    """The version cannot be made active (unknown, or its features cannot be served)."""
+
+
+def activate_model_version(*, version: str, actor: str = "system", reason: str = "") -> ModelVersion:
+    """Make ``version`` the only active model, audited, in one transaction.
+
+    Refused when the version is unknown or names features the vector function cannot compute, so
+    activating an old version is always safe: it is served exactly its own feature columns.
+    """
     with transaction.atomic():
-        record = ModelVersion.objects.select_for_update().get(version=version)
-        ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=record.pk).update(is_active=False)
+        record = ModelVersion.objects.select_for_update().filter(version=version).first()
+        if record is None:
+            raise ActivationRefused(f"no model version {version!r} in the registry")
+        _check_servable(record)
+        previous = ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=record.pk).first()
+        ModelVersion.objects.filter(is_active=True).exclude(pk=record.pk).update(is_active=False)
         record.is_active = True
         record.activated_at = timezone.now()
         record.save(update_fields=["is_active", "activated_at"])
+        previous_version = previous.version if previous is not None else ""
+        ModelActivation.objects.create(version=version, previous_version=previous_version, actor=actor, reason=reason)
+        audit_record(
+            event_type=AuditEventType.MODEL_ACTIVATED,
+            actor=actor,
+            outcome=version,
+            payload={
+                "version": version,
+                "previous_version": previous_version,
+                "sha256": record.sha256,
+                "reason": reason,
+            },
+        )
     return record
+
+
+def _check_servable(record: ModelVersion) -> None:
+    try:
+        check_feature_names(list(record.feature_names))
+    except ValueError as exc:
+        raise ActivationRefused(f"model {record.version} cannot be served: {exc}") from exc
+
+
+def rollback_model(*, actor: str = "system") -> ModelVersion:
+    """Re-activate the version that was active before the current one (audited like any activation)."""
+    latest = ModelActivation.objects.first()
+    if latest is None or not latest.previous_version:
+        raise ActivationRefused("no earlier active version to roll back to")
+    return activate_model_version(
+        version=latest.previous_version, actor=actor, reason=f"rollback from {latest.version}"
+    )
 
 
 # --------------------------------------------------------------------------- reads

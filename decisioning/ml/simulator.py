@@ -20,7 +20,7 @@ Everything is numpy over columns; the only per-row Python is the 7-day distinct-
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -38,7 +38,13 @@ from decisioning.contracts import (
     FeatureValue,
     TransactionIn,
 )
-from decisioning.decision.vector import FloatArray, feature_matrix_from_columns
+from decisioning.decision.vector import (
+    FEATURE_NAMES,
+    MERCHANT_RISK_FEATURES,
+    SPEND_WINDOW_FEATURES,
+    FloatArray,
+    feature_matrix_from_columns,
+)
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -127,9 +133,9 @@ class SimulatedHistory:
     def timestamp(self, index: int) -> datetime:
         return self.config.start + timedelta(seconds=float(self.columns["t"][index]))
 
-    def feature_matrix(self) -> FloatArray:
+    def feature_matrix(self, names: Sequence[str] = FEATURE_NAMES) -> FloatArray:
         """Model vectors for every row (the batch path of ``feature_vector``)."""
-        return feature_matrix_from_columns(self.columns)
+        return feature_matrix_from_columns(self.columns, names)
 
     def kind_counts(self) -> dict[str, int]:
         kinds = np.asarray(self.columns["fraud_kind"])
@@ -190,6 +196,8 @@ class SimulatedHistory:
                 "ip_country_match": bool(col["ip_country_match"][index]),
                 "auth_method": _auth_method(online, int(col["auth"][index])).value,
             },
+            "spend_windows": {name: _scalar(col[name][index]) for name in SPEND_WINDOW_FEATURES},
+            "merchant_risk": {name: _scalar(col[name][index]) for name in MERCHANT_RISK_FEATURES},
         }
         return FeatureSet(
             request_id=f"sim-{self.config.seed}-{index}",
@@ -204,13 +212,17 @@ def _group(name: str, values: dict[str, FeatureValue], when: datetime) -> Featur
         name=name,
         values=values,
         freshness=FeatureFreshness.FRESH,
-        fallback_tier=FallbackTier.ONLINE_STORE
-        if name in ("customer_risk", "spend_behaviour")
-        else FallbackTier.REQUEST,
+        fallback_tier=FallbackTier.REQUEST
+        if name in ("transaction_context", "session_context")
+        else FallbackTier.ONLINE_STORE,
         source="simulator",
         computed_at=when,
         is_critical=name == "customer_risk",
     )
+
+
+def _scalar(value: np.generic) -> FeatureValue:
+    return int(value) if isinstance(value, np.integer) else float(value)
 
 
 def _optional(value: float) -> float | None:
@@ -495,6 +507,12 @@ def _add_point_in_time_features(
         count_90d = _window_sums(keys, 90 * DAY, ones)
         abroad = _window_sums(keys, 90 * DAY, events["is_international"].astype(np.float64))
         events["international_ratio"] = np.where(count_90d > 0, abroad / count_90d, 0.0)
+    for name, seconds in (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
+        count = _window_sums(keys, seconds, ones)
+        total = _window_sums(keys, seconds, amount)
+        events[f"txn_count_{name}"] = np.round(count).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            events[f"avg_amount_{name}"] = np.where(count > 0, np.round(total / np.maximum(count, 1), 4), 0.0)
     _add_dispute_features(rng, config, events, customers, keys, span)
     events["account_age_months"] = customers.account_age_months[customer] + (events["t"] // (30 * DAY)).astype(np.int64)
     events["unique_merchants_7d"] = _unique_merchants(customer, events["t"], events["merchant"], 7 * DAY)
@@ -517,6 +535,38 @@ def _add_dispute_features(
     events["dispute_count_90d"] = _event_counts(keys, dispute_keys, 90 * DAY)
     confirmed_30d = _event_counts(keys, fraud_dispute_keys, 30 * DAY)
     events["fraud_score_30d"] = np.minimum(customers.base_risk[events["customer"]] + 0.3 * confirmed_30d, 1.0)
+    _add_merchant_features(events, disputed & fraud, events["t"] + delay, span)
+
+
+def _add_merchant_features(
+    events: dict[str, np.ndarray], labelled: BoolArray, known_at: FloatArray, span: float
+) -> None:
+    """Merchant traffic and the share of it known to be fraud, at each row's time, from earlier rows.
+
+    A fraud row j (known at ``known_at[j]``) counts for a later row i of the same merchant when
+    ``t_j >= t_i - window`` and ``known_at[j] < t_i``: row i lies in ``(known_at[j], t_j + window]``,
+    an interval of the merchant-major order, so the counts are a difference array.
+    """
+    keys = events["merchant"] * span + events["t"]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    ones = np.ones_like(sorted_keys)
+    base = (events["merchant"] * span)[labelled]
+    for name, seconds in (("1d", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)):
+        count = np.empty_like(sorted_keys)
+        count[order] = _window_sums(sorted_keys, seconds, ones)
+        low = np.searchsorted(sorted_keys, base + known_at[labelled], side="right")
+        high = np.searchsorted(sorted_keys, base + events["t"][labelled] + seconds, side="right")
+        diff = np.zeros(sorted_keys.shape[0] + 1)
+        np.add.at(diff, low, np.where(high > low, 1.0, 0.0))
+        np.add.at(diff, high, np.where(high > low, -1.0, 0.0))
+        known = np.empty_like(sorted_keys)
+        known[order] = np.cumsum(diff)[:-1]
+        events[f"merchant_txn_count_{name}"] = np.round(count).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            events[f"merchant_fraud_share_{name}"] = np.where(
+                count > 0, np.minimum(known / np.maximum(count, 1), 1.0), 0.0
+            )
 
 
 def _unique_merchants(customer: IntArray, t: FloatArray, merchant: IntArray, seconds: float) -> IntArray:

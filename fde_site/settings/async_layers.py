@@ -34,6 +34,7 @@ CELERY_TASK_ROUTES = {
     "decisioning.tasks.execute_task": {"queue": "execution", "routing_key": "execution"},
     "decisioning.tasks.deliver_outbox_task": {"queue": "outbox", "routing_key": "outbox"},
     "decisioning.tasks.drain_outbox_task": {"queue": "outbox", "routing_key": "outbox"},
+    "decisioning.tasks.recompute_features_task": {"queue": "features", "routing_key": "features"},
 }
 
 # --------------------------------------------------------------------------- reliability
@@ -85,6 +86,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "decisioning.tasks.drain_outbox_task",
         "schedule": schedule(FDE_OUTBOX_DRAIN_SECONDS),
         "options": {"queue": "outbox", "expires": FDE_OUTBOX_DRAIN_SECONDS},
+    },
+    "recompute-features": {
+        "task": "decisioning.tasks.recompute_features_task",
+        "schedule": schedule(3600.0),
+        "options": {"queue": "features", "expires": 3600},
     },
 }
 

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from decisioning.clients import internal_client
 from decisioning.contracts import Channel, DecisionAction, ExecutionAction, TransactionIn
 from decisioning.decision.layer import DecisionLayer
+from decisioning.decision.vector import FEATURE_NAMES
 from decisioning.execution.errors import ExecutionFailed
 from decisioning.execution.gateway import DatabaseGateway
 from decisioning.execution.layer import ExecutionLayer
@@ -61,7 +62,7 @@ def test_low_risk_ordinary_purchase_is_approved_under_040(feature_store, active_
     assert result.is_model_driven is True
     record = DecisionRecord.objects.get()
     assert record.decision["explanation"]["model_version"] == active_model.version
-    assert len(record.decision["explanation"]["contributions"]) == 12
+    assert len(record.decision["explanation"]["contributions"]) == len(FEATURE_NAMES)
 
 
 def test_velocity_15000_declines_by_rule_before_the_model(feature_store, active_model):

@@ -42,3 +42,7 @@ def page(browser) -> Iterator[object]:
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# Cases made by the real pipeline and role users, shared with the review tests.
+from tests.review.conftest import fallback_case, make_user, model_case, model_review_policy  # noqa: E402, F401

@@ -7,13 +7,7 @@ import io
 
 import pytest
 
-from tests.review.conftest import (  # noqa: F401 - fixtures shared with the review tests
-    PASSWORD,
-    fallback_case,
-    make_user,
-    model_case,
-    model_review_policy,
-)
+from tests.review.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +20,7 @@ def sign_in(page, live_server, username: str, next_url: str = "/") -> None:
     page.wait_for_url(f"{live_server.url}{next_url}")
 
 
-def test_overview_shows_decisions_cases_and_model(page, live_server, make_user, model_case, artifacts_dir):  # noqa: F811
+def test_overview_shows_decisions_cases_and_model(page, live_server, make_user, model_case, artifacts_dir):
     case = model_case(amount="310.00", merchant_name="Corner Books")
     make_user("ana", "analyst")
     sign_in(page, live_server, "ana")
@@ -39,7 +33,11 @@ def test_overview_shows_decisions_cases_and_model(page, live_server, make_user, 
 
 
 def test_compliance_finds_the_story_of_a_transaction_and_exports_it(
-    page, live_server, make_user, model_case, artifacts_dir  # noqa: F811
+    page,
+    live_server,
+    make_user,
+    model_case,
+    artifacts_dir,
 ):
     case = model_case(amount="1890.00", merchant_name="Gadget Hut")
     make_user("carla", "compliance")

@@ -7,14 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from decisioning.decision.vector import FEATURE_NAMES
 from review.models import ReviewCase
-from tests.review.conftest import (  # noqa: F401 - fixtures shared with the review tests
-    PASSWORD,
-    fallback_case,
-    make_user,
-    model_case,
-    model_review_policy,
-)
+from tests.review.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +25,7 @@ def sign_in(page, live_server, username: str) -> None:
 
 
 @pytest.fixture
-def busy_queue(model_case, fallback_case):  # noqa: F811
+def busy_queue(model_case, fallback_case):
     """A queue with model-driven cases (one high priority, one past its SLA) and a fallback case."""
     top = model_case(amount="1890.00", merchant_name="Gadget Hut", country="GB", card_country="US")
     ReviewCase.objects.filter(pk=top.pk).update(priority="high", priority_rank=0)
@@ -41,7 +36,7 @@ def busy_queue(model_case, fallback_case):  # noqa: F811
     return top
 
 
-def test_analyst_takes_next_reads_waterfall_and_resolves(page, live_server, make_user, busy_queue, artifacts_dir):  # noqa: F811
+def test_analyst_takes_next_reads_waterfall_and_resolves(page, live_server, make_user, busy_queue, artifacts_dir):
     make_user("alice", "analyst")
     sign_in(page, live_server, "alice")
     assert page.locator("tr[data-case]").count() == 4
@@ -56,7 +51,7 @@ def test_analyst_takes_next_reads_waterfall_and_resolves(page, live_server, make
     assert "Log-odds scale" in chart.text_content()
     table = page.locator("table#contributions")
     assert table.is_visible()
-    assert table.locator("tbody tr").count() == 12 + 2  # every model feature, base and final
+    assert table.locator("tbody tr").count() == len(FEATURE_NAMES) + 2  # every model feature, base and final
     assert "Customer fraud score (30 days)" in table.inner_text()
     page.screenshot(path=str(artifacts_dir / "review-case.png"), full_page=True)
 
@@ -71,7 +66,7 @@ def test_analyst_takes_next_reads_waterfall_and_resolves(page, live_server, make
     assert (busy_queue.status, busy_queue.resolution, busy_queue.outcome) == ("resolved", "decline", "fraud_confirmed")
 
 
-def test_reason_is_mandatory_in_the_browser(page, live_server, make_user, fallback_case):  # noqa: F811
+def test_reason_is_mandatory_in_the_browser(page, live_server, make_user, fallback_case):
     case = fallback_case()
     make_user("alice", "analyst")
     sign_in(page, live_server, "alice")
@@ -82,7 +77,7 @@ def test_reason_is_mandatory_in_the_browser(page, live_server, make_user, fallba
     assert case.status == "claimed"
 
 
-def test_compliance_sees_the_case_without_action_buttons(page, live_server, make_user, model_case, artifacts_dir):  # noqa: F811
+def test_compliance_sees_the_case_without_action_buttons(page, live_server, make_user, model_case, artifacts_dir):
     case = model_case()
     make_user("carol", "compliance")
     sign_in(page, live_server, "carol")
@@ -94,7 +89,7 @@ def test_compliance_sees_the_case_without_action_buttons(page, live_server, make
     page.screenshot(path=str(artifacts_dir / "review-case-compliance.png"), full_page=True)
 
 
-def test_hostile_merchant_name_is_text_never_executed(page, live_server, make_user, fallback_case, artifacts_dir):  # noqa: F811
+def test_hostile_merchant_name_is_text_never_executed(page, live_server, make_user, fallback_case, artifacts_dir):
     case = fallback_case(merchant_name=HOSTILE)
     make_user("alice", "analyst")
     sign_in(page, live_server, "alice")

@@ -154,7 +154,7 @@ def test_model_decision_carries_a_shap_explanation_that_adds_up():
 
 
 def test_scorer_refuses_a_model_with_other_features():
-    with pytest.raises(ValueError, match="differ from serving features"):
+    with pytest.raises(ValueError, match="distinct known features"):
         ModelScorer(object(), version="x", feature_names=["a", "b"])
 
 

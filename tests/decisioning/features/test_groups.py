@@ -147,5 +147,6 @@ def test_unknown_group_names_the_writable_groups() -> None:
     with pytest.raises(FeatureValidationError) as refused:
         get_group("transaction_context")
     assert refused.value.message == (
-        "unknown feature group 'transaction_context'; writable groups: customer_risk, spend_behaviour"
+        "unknown feature group 'transaction_context'; "
+        "writable groups: customer_risk, merchant_risk, spend_behaviour, spend_windows"
     )

@@ -1,0 +1,13 @@
+"""The model registry pages, mounted under ``models/`` by fde_site.urls."""
+
+from django.urls import path
+
+from . import model_views
+
+app_name = "models"
+
+urlpatterns = [
+    path("", model_views.registry, name="registry"),
+    path("rollback", model_views.rollback, name="rollback"),
+    path("<str:version>/activate", model_views.activate, name="activate"),
+]
