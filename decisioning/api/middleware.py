@@ -41,7 +41,7 @@ class ApiGuardMiddleware:
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        if not request.path.startswith(API_PREFIX) or not isinstance(exception, (OperationalError, InterfaceError)):
             return None
         body = error_body("database_unavailable", "The database is unreachable; retry later.")
         response = HttpResponse(json.dumps(body), status=503, content_type="application/json")
