@@ -94,7 +94,7 @@ def main() -> None:
 
     results = {
         "baseline: predict_proba, one row": timed(lambda i: scorer.score(vectors[i]), args.n),
-        "feature layer (Redis, 1 round trip)": timed(lambda i: service.build_features(txns[i]), args.n),
+        "feature layer (Redis: stored groups + windows)": timed(lambda i: service.build_features(txns[i]), args.n),
     }
     feature_sets = [service.build_features(t) for t in txns]
     results["decision layer (rules+model+SHAP)"] = timed(lambda i: service.decide(feature_sets[i]), args.n)
