@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from decisioning.contracts import ContractError, ExecutionResult
+from decisioning.contracts import ExecutionResult
 from decisioning.execution.errors import IdempotencyConflict
 from decisioning.execution.pipeline import async_status, async_submit
 from decisioning.models import DecisionRecord
@@ -23,7 +23,7 @@ from decisioning.models import DecisionRecord
 from .exceptions import ApiError
 from .permissions import CanReadDecisions, IsSystemClient
 from .serializers import DecisionResponseSerializer, TransactionRequestSerializer
-from .views import ERRORS, _client, _readable_records, decision_response, transaction_from_request
+from .views import ERRORS, _client, _readable_records, conflict_error, decision_response, validated_transaction
 
 
 class AsyncStatusSerializer(serializers.Serializer[Any]):
@@ -74,21 +74,11 @@ class AsyncTransactionCreateView(APIView):
         tags=["transactions"],
     )
     def post(self, request: Request) -> Response:
-        serializer = TransactionRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        provided = set(request.data) if isinstance(request.data, dict) else set()
-        try:
-            txn, body_hash = transaction_from_request(dict(serializer.validated_data), provided)
-        except ContractError as exc:
-            raise ApiError(status_code=400, code="invalid_request", message=exc.message, fields=exc.fields) from exc
+        txn, body_hash = validated_transaction(request)
         try:
             submission = async_submit(client=_client(request), txn=txn, request_hash=body_hash)
         except IdempotencyConflict as exc:
-            raise ApiError(
-                status_code=409, code="idempotency_conflict",
-                message=f"request_id {exc.request_id!r} was already used with a different body.",
-                fields={"request_id": "already used with a different body", "audit_trail_id": exc.audit_trail_id},
-            ) from exc  # fmt: skip
+            raise conflict_error(exc) from exc
         submission.record.refresh_from_db()  # eager mode may have decided it already
         body = status_document(submission.record, request, submission.result)
         code = status.HTTP_202_ACCEPTED if body["status"] == "pending" else status.HTTP_200_OK

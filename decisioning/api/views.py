@@ -110,6 +110,26 @@ def transaction_from_request(data: dict[str, Any], provided: set[str]) -> tuple[
     return txn, request_hash(hashed)
 
 
+def validated_transaction(request: Request) -> tuple[TransactionIn, str]:
+    """The transaction contract and idempotency hash of a POSTed body, or a 400."""
+    serializer = TransactionRequestSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    provided = set(request.data) if isinstance(request.data, dict) else set()
+    try:
+        return transaction_from_request(dict(serializer.validated_data), provided)
+    except ContractError as exc:
+        raise ApiError(status_code=400, code="invalid_request", message=exc.message, fields=exc.fields) from exc
+
+
+def conflict_error(exc: IdempotencyConflict) -> ApiError:
+    """The 409 for a request id reused with another body."""
+    return ApiError(
+        status_code=409, code="idempotency_conflict",
+        message=f"request_id {exc.request_id!r} was already used with a different body.",
+        fields={"request_id": "already used with a different body", "audit_trail_id": exc.audit_trail_id},
+    )  # fmt: skip
+
+
 class TransactionCreateView(APIView):
     permission_classes = [IsSystemClient]
 
@@ -126,21 +146,11 @@ class TransactionCreateView(APIView):
         tags=["transactions"],
     )
     def post(self, request: Request) -> Response:
-        serializer = TransactionRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        provided = set(request.data) if isinstance(request.data, dict) else set()
-        try:
-            txn, body_hash = transaction_from_request(dict(serializer.validated_data), provided)
-        except ContractError as exc:
-            raise ApiError(status_code=400, code="invalid_request", message=exc.message, fields=exc.fields) from exc
+        txn, body_hash = validated_transaction(request)
         try:
             result = default_service().process(txn, client=_client(request), request_hash=body_hash)
         except IdempotencyConflict as exc:
-            raise ApiError(
-                status_code=409, code="idempotency_conflict",
-                message=f"request_id {exc.request_id!r} was already used with a different body.",
-                fields={"request_id": "already used with a different body", "audit_trail_id": exc.audit_trail_id},
-            ) from exc  # fmt: skip
+            raise conflict_error(exc) from exc
         except RecordPending as exc:
             raise ApiError(
                 status_code=409, code="request_pending", message="This request is still being decided.",
