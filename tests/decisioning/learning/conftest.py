@@ -10,25 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from decisioning.clients import api_client_create
-
-LOW_RISK = {
-    "customer_risk": {
-        "credit_score": 780,
-        "fraud_score_30d": 0.0,
-        "account_age_months": 72,
-        "dispute_count_90d": 0,
-        "velocity_1h": 0.0,
-        "velocity_24h": 60.0,
-        "international_ratio": 0.15,
-    },
-    "spend_behaviour": {
-        "avg_txn_amount_30d": 45.0,
-        "std_txn_amount_30d": 20.0,
-        "top_mcc": "5411",
-        "unique_merchants_7d": 4,
-        "weekend_spend_ratio": 0.3,
-    },
-}
+from tests.decisioning.api.conftest import LOW_RISK
 
 
 def txn_body(number: int, *, customer: str = "cust-loop", merchant: str = "m-loop", **overrides: Any) -> dict[str, Any]:
