@@ -22,7 +22,7 @@ from django.utils import timezone
 from audit.models import AuditEventType
 from audit.services import audit_record
 from decisioning.contracts import DecisionResult
-from decisioning.execution.gateway import DatabaseGateway, PaymentGateway
+from decisioning.execution.gateway import PaymentGateway
 from decisioning.feedback import feedback_record
 from decisioning.models import DecisionRecord
 
@@ -296,7 +296,7 @@ def case_resolve(
         case = ReviewCase.objects.select_for_update(of=("self",)).select_related("decision").filter(pk=case_id).first()
         _check_may_resolve(case, case_id, user)
         assert case is not None  # for the type checker: _check_may_resolve refused None
-        reference = _execute_final_action(case, resolution, gateway or DatabaseGateway())
+        reference = _execute_final_action(case, resolution, gateway)
         event, _ = feedback_record(
             decision=case.decision, outcome=chosen.outcome, source=ANALYST_SOURCE,
             event_id=f"case-{case.pk}-resolution", actor=actor_of(user), note=note.strip(),
@@ -332,8 +332,17 @@ def _check_may_resolve(case: ReviewCase | None, case_id: int, user: User) -> Non
         raise CaseActionRefused(f"You do not hold case {case_id}; claim it before resolving it.")
 
 
-def _execute_final_action(case: ReviewCase, resolution: str, gateway: PaymentGateway) -> str:
-    """The analyst's decision on the payment rail (GatewayCall is unique per decision and kind)."""
-    if resolution == ReviewCase.Resolution.APPROVE:
-        return gateway.authorise(case.decision)
-    return gateway.decline(case.decision, tuple(case.reason_codes))
+def _execute_final_action(case: ReviewCase, resolution: str, gateway: PaymentGateway | None) -> str:
+    """The analyst's decision on the payment rail, through the Execution layer (its configured gateway).
+
+    ``gateway`` overrides the layer's gateway (tests with a failing rail).
+    """
+    # Imported here: the Execution layer imports this module to open cases.
+    from decisioning.execution.layer import ExecutionLayer
+    from decisioning.service import default_service
+
+    execution = default_service().execution
+    if gateway is not None:
+        execution = ExecutionLayer(counters=execution.counters, policy=execution.policy, gateway=gateway)
+    approve = resolution == ReviewCase.Resolution.APPROVE
+    return execution.execute_final_action(case.decision, approve=approve, reason_codes=tuple(case.reason_codes))

@@ -154,6 +154,16 @@ class ExecutionLayer:
         )  # fmt: skip
         return result
 
+    def execute_final_action(self, record: DecisionRecord, *, approve: bool, reason_codes: tuple[str, ...]) -> str:
+        """An analyst's approve/decline of a reviewed transaction, on this layer's payment gateway.
+
+        Called inside the caller's transaction (the case resolution); GatewayCall is unique per
+        decision and kind, so the action can never be applied twice.
+        """
+        if approve:
+            return self.gateway.authorise(record)
+        return self.gateway.decline(record, reason_codes)
+
     def _notify(self, txn: TransactionIn, result: ExecutionResult) -> None:
         """Run the listeners once the decision is durable; a failing listener never undoes it."""
         for listener in self.listeners:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -322,3 +323,20 @@ class TestConcurrency:
         assert case.status == "claimed" and case.assignee in (alice, bob)
         last = events(case, AuditEventType.CASE_CLAIMED)[-1]
         assert last.payload["assignee"] == case.assignee.username
+
+
+def test_resolution_goes_to_the_payment_rail_the_execution_layer_uses(fallback_case, make_user, settings):
+    """With the HTTP gateway configured, an analyst's approval is an outbox row for the rail, not only a DB row."""
+    from decisioning.models.outbox import OutboxMessage
+    from decisioning.service import reset_default_service
+
+    case = fallback_case()
+    settings.FDE_PAYMENT_GATEWAY_URL = "http://127.0.0.1:9/rail"  # delivery is after commit; never reached here
+    reset_default_service()
+    analyst = make_user("alice", "analyst")
+    services.case_claim(case_id=case.pk, user=analyst)
+    before = set(OutboxMessage.objects.values_list("pk", flat=True))
+    resolved = services.case_resolve(case_id=case.pk, user=analyst, resolution="approve", reason="customer_confirmed")
+    sent = list(OutboxMessage.objects.exclude(pk__in=before))
+    assert [message.kind for message in sent] == ["gateway.authorise"]
+    assert json.loads(sent[0].body)["reference_id"] == resolved.gateway_reference
