@@ -22,10 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## lint: ruff (lint + format check) and mypy (strict for contracts and decision logic)
+## lint: ruff (lint + format check), djlint (templates) and mypy (strict for contracts and decision logic)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/djlint templates --lint --profile=django
 	$(VENV)/bin/mypy .
 
 format: $(STAMP)
