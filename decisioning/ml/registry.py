@@ -233,16 +233,3 @@ class RegistryModelProvider:
 
     def _version(self) -> str:
         return "no model" if self._scorer is None else self._scorer.version
-
-
-_default_provider: RegistryModelProvider | None = None
-_default_lock = threading.Lock()
-
-
-def default_model_provider() -> RegistryModelProvider:
-    """The process-wide provider (so the model is loaded once per process)."""
-    global _default_provider
-    with _default_lock:
-        if _default_provider is None:
-            _default_provider = RegistryModelProvider()
-        return _default_provider
