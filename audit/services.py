@@ -20,7 +20,12 @@ _SECRET_KEYS = frozenset(
 #: Key fragments that mark a secret wherever they appear (``access_token``, ``client_secret`` …).
 _SECRET_KEY_FRAGMENTS = ("token", "password", "passwd", "secret", "authorization", "api_key", "apikey", "cookie")
 #: Digit runs that may be a full card number (PAN); masked when they pass the Luhn check.
-_PAN_PATTERN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+#: A card number: 13–19 contiguous digits, or the printed groupings (4-4-4-4[-3], Amex 4-6-5) with
+#: single spaces or dashes. It must stand alone: a digit run inside a hex digest or an identifier
+#: ("…b9118167691071f…") is not a card number, so letters and digits on either side rule it out.
+_PAN_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{5})(?![0-9A-Za-z])"
+)
 REDACTED = "[redacted]"
 
 
@@ -94,8 +99,8 @@ def mask_card_numbers(text: str) -> str:
     """``text`` with anything that looks like a full card number reduced to its last four digits."""
 
     def mask(match: re.Match[str]) -> str:
-        digits = match.group(0)
-        return f"****{digits[-4:]}" if _passes_luhn(digits) else digits
+        digits = re.sub(r"[ -]", "", match.group(0))
+        return f"****{digits[-4:]}" if _passes_luhn(digits) else match.group(0)
 
     return _PAN_PATTERN.sub(mask, text)
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from audit.models import AuditEvent, AuditEventType
-from audit.services import REDACTED, audit_record, scrub_secrets
+from audit.services import REDACTED, audit_record, mask_card_numbers, scrub_secrets
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +36,27 @@ def test_scrub_secrets_redacts_secret_keys_and_masks_card_numbers():
         "order_number": "1234567890123",
         "amount": "12.50",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4111 1111 1111 1111", "****1111"),
+        ("card 4111-1111-1111-1111.", "card ****1111."),
+        ("amex 3782 822463 10005", "amex ****0005"),
+        ("pan=4111111111111111;", "pan=****1111;"),
+        # A 13-digit Luhn-valid run inside a SHA-256 digest (seen in a real chain) is not a card.
+        (
+            "45b7ccce9d620b232f683847b9118167691071f62a6f7c98575b925ddb3487d5",
+            "45b7ccce9d620b232f683847b9118167691071f62a6f7c98575b925ddb3487d5",
+        ),
+        ("ref4111111111111111", "ref4111111111111111"),
+        ("4111 1111 1111 1112", "4111 1111 1111 1112"),  # fails Luhn
+        ("2026-12-04 16:23:12", "2026-12-04 16:23:12"),
+    ],
+)
+def test_mask_card_numbers_masks_printed_pans_but_not_digits_inside_identifiers(text, expected):
+    assert mask_card_numbers(text) == expected
 
 
 def test_no_secret_reaches_any_stored_payload(record_event):
