@@ -11,13 +11,13 @@ import logging
 import time
 from typing import Any, Protocol
 
-from decisioning.contracts import DecisionAction, DecisionResult, FeatureSet
+from decisioning.contracts import MAX_REASON_CODES, DecisionAction, DecisionResult, FeatureSet
 from decisioning.decision.policy import DecisionPolicy, PolicyProvider
-from decisioning.decision.reasons import reason_codes
+from decisioning.decision.reasons import RECENT_CONFIRMED_FRAUD, reason_codes, risk_signals
 from decisioning.decision.rules import ListLookup, RuleHit, first_hard_rule
 from decisioning.decision.scoring import ModelScorer
-from decisioning.decision.thresholds import action_for_score, policy_applied_for
-from decisioning.decision.vector import feature_vector
+from decisioning.decision.thresholds import action_for_score, more_severe, policy_applied_for
+from decisioning.decision.vector import as_number, feature_vector
 
 logger = logging.getLogger("fde.decision")
 
@@ -122,20 +122,44 @@ def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -
     vector = feature_vector(fs)
     score = min(max(scorer.score(vector), 0.0), 1.0)
     action = action_for_score(score, policy)
+    reasons = reason_codes(action, fs, policy)
+    applied = policy_applied_for(action)
+    metadata = _base_metadata(fs)
+    floor = _known_fraud_floor(fs, policy)
+    if floor is not None and more_severe(floor, action):
+        # The model's score and explanation stand; the policy refuses to let it act more leniently
+        # than a person who just confirmed fraud on this customer would.
+        metadata["floor"] = {
+            "from_action": action.value,
+            "fraud_score_30d": as_number(fs.get("customer_risk", "fraud_score_30d")),
+            "known_fraud_score_30d": policy.known_fraud_score_30d,
+        }
+        action, applied = floor, "floor:known_fraud"
+        reasons = (RECENT_CONFIRMED_FRAUD, *risk_signals(fs, policy))[:MAX_REASON_CODES]
     return DecisionResult(
         request_id=fs.request_id,
         action=action,
         fraud_score=score,
         confidence=scorer.confidence(score),
-        reason_codes=reason_codes(action, fs, policy),
-        policy_applied=policy_applied_for(action),
+        reason_codes=reasons,
+        policy_applied=applied,
         is_model_driven=True,
         model_version=scorer.version,
         policy_version=policy.version,
         explanation=scorer.explain(vector),
         degraded=fs.degraded,
-        metadata=_base_metadata(fs),
+        metadata=metadata,
     )
+
+
+def _known_fraud_floor(fs: FeatureSet, policy: DecisionPolicy) -> DecisionAction | None:
+    """The least severe action allowed for a customer with recent known fraud, or None."""
+    if policy.known_fraud_floor == "off":
+        return None
+    risk = as_number(fs.get("customer_risk", "fraud_score_30d"))
+    if risk is None or risk < policy.known_fraud_score_30d:
+        return None
+    return DecisionAction(policy.known_fraud_floor)
 
 
 def _log_decision(result: DecisionResult, duration_ms: float) -> None:

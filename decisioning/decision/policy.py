@@ -17,7 +17,10 @@ _FLOAT_FIELDS = (
     "high_velocity_reason",
     "geo_min_international_ratio",
     "high_priority_score",
+    "known_fraud_score_30d",
 )
+#: Actions a known-fraud floor may raise a decision to ("off" disables the floor).
+KNOWN_FRAUD_FLOORS = ("off", "challenge", "review", "decline")
 _INT_FIELDS = ("decline_rate_limit_count", "decline_rate_limit_window_minutes")
 
 
@@ -35,6 +38,10 @@ class DecisionPolicy:
     decline_rate_limit_count: int = 3  #: declines per window before the Execution layer reviews instead
     decline_rate_limit_window_minutes: int = 10  #: the rate-limit window
     high_priority_score: float = 0.75  #: review cases at or above this score are high priority
+    #: A customer whose ``fraud_score_30d`` is at or above this (one confirmed-fraud or dispute label
+    #: in 30 days gives 0.3) gets at least ``known_fraud_floor`` from the model path.
+    known_fraud_score_30d: float = 0.30
+    known_fraud_floor: str = "review"  #: one of KNOWN_FRAUD_FLOORS; the score is kept, the action raised
 
     def __post_init__(self) -> None:
         errors = self._field_errors()
@@ -53,9 +60,17 @@ class DecisionPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 errors[name] = "must be a positive integer"
+        if self.known_fraud_floor not in KNOWN_FRAUD_FLOORS:
+            errors["known_fraud_floor"] = f"must be one of {', '.join(KNOWN_FRAUD_FLOORS)}"
         if errors:
             return errors
-        for name in ("decline_threshold", "review_threshold", "challenge_threshold", "high_priority_score"):
+        for name in (
+            "decline_threshold",
+            "review_threshold",
+            "challenge_threshold",
+            "high_priority_score",
+            "known_fraud_score_30d",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 errors[name] = "must be between 0 and 1"
         if not self.challenge_threshold <= self.review_threshold <= self.decline_threshold:

@@ -13,6 +13,8 @@ UNRECOGNISED_DEVICE = "UNRECOGNISED_DEVICE"
 MODEL_RISK_SCORE = "MODEL_RISK_SCORE"
 ELEVATED_RISK = "ELEVATED_RISK"
 WITHIN_NORMAL_PARAMETERS = "WITHIN_NORMAL_PARAMETERS"
+#: The customer has confirmed fraud or a dispute in the last 30 days (the known-fraud floor fired).
+RECENT_CONFIRMED_FRAUD = "RECENT_CONFIRMED_FRAUD"
 
 
 def risk_signals(fs: FeatureSet, policy: DecisionPolicy) -> list[str]:

@@ -20,3 +20,12 @@ def action_for_score(score: float, policy: DecisionPolicy) -> DecisionAction:
 def policy_applied_for(action: DecisionAction) -> str:
     """The ``policy_applied`` label of a threshold band, e.g. ``threshold:decline``."""
     return f"threshold:{action.value}"
+
+
+#: Actions from least to most severe: a floor only ever moves a decision up this list.
+_SEVERITY = (DecisionAction.APPROVE, DecisionAction.CHALLENGE, DecisionAction.REVIEW, DecisionAction.DECLINE)
+
+
+def more_severe(action: DecisionAction, than: DecisionAction) -> bool:
+    """Whether ``action`` is stricter than ``than`` (approve < challenge < review < decline)."""
+    return _SEVERITY.index(action) > _SEVERITY.index(than)

@@ -122,6 +122,39 @@ def test_policy_change_without_retraining_changes_the_action():
     assert (after.action, after.policy_version) == (DecisionAction.CHALLENGE, "policy-test-2")
 
 
+@pytest.mark.parametrize(
+    ("score", "floor", "action", "applied"),
+    [
+        (0.10, "review", DecisionAction.REVIEW, "floor:known_fraud"),  # approve raised to review
+        (0.45, "review", DecisionAction.REVIEW, "floor:known_fraud"),  # challenge raised to review
+        (0.90, "review", DecisionAction.DECLINE, "threshold:decline"),  # a stricter decision stands
+        (0.10, "challenge", DecisionAction.CHALLENGE, "floor:known_fraud"),
+        (0.10, "off", DecisionAction.APPROVE, "threshold:approve"),
+    ],
+)
+def test_known_fraud_floor_raises_lenient_model_decisions_and_keeps_the_score(score, floor, action, applied):
+    policy = POLICY.replace(known_fraud_floor=floor)
+    fs = feature_set(customer_risk={"fraud_score_30d": 0.3}, transaction_context={"is_international": True})
+    result = layer(FixedModelProvider(FixedScorer(score)), policy=policy).decide(fs)
+    assert (result.action, result.policy_applied, result.fraud_score) == (action, applied, score)
+    assert result.is_model_driven is True  # the model scored it; its explanation stays with the decision
+    if applied == "floor:known_fraud":
+        assert result.reason_codes == ("RECENT_CONFIRMED_FRAUD", "INTERNATIONAL_TRANSACTION")
+        assert result.metadata["floor"] == {
+            "from_action": "approve" if score < 0.40 else "challenge",
+            "fraud_score_30d": 0.3,
+            "known_fraud_score_30d": 0.3,
+        }
+    else:
+        assert "floor" not in result.metadata
+
+
+def test_known_fraud_floor_is_silent_below_its_score():
+    fs = feature_set(customer_risk={"fraud_score_30d": 0.29})
+    result = layer(FixedModelProvider(FixedScorer(0.10))).decide(fs)
+    assert (result.action, result.reason_codes) == (DecisionAction.APPROVE, ("WITHIN_NORMAL_PARAMETERS",))
+
+
 def test_reason_codes_never_exceed_four():
     fs = feature_set(
         customer_risk={"velocity_1h": 9000.0},

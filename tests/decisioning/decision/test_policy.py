@@ -30,12 +30,21 @@ def test_settings_default_policy_is_valid():
         ({"challenge_threshold": -0.1}, "challenge_threshold"),
         ({"decline_rate_limit_count": 0}, "decline_rate_limit_count"),
         ({"version": ""}, "version"),
+        ({"known_fraud_floor": "approve"}, "known_fraud_floor"),
+        ({"known_fraud_score_30d": 1.5}, "known_fraud_score_30d"),
     ],
 )
 def test_invalid_policies_are_refused(changes, field):
     with pytest.raises(ContractError) as error:
         DecisionPolicy().replace(**changes)
     assert field in error.value.fields
+
+
+def test_a_policy_stored_before_a_field_existed_gets_its_default():
+    stored = DecisionPolicy().to_dict()
+    del stored["known_fraud_floor"], stored["known_fraud_score_30d"]
+    policy = DecisionPolicy.from_dict(stored)
+    assert (policy.known_fraud_floor, policy.known_fraud_score_30d) == ("review", 0.30)
 
 
 def test_unknown_fields_are_refused():

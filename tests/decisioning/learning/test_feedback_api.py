@@ -37,9 +37,12 @@ def test_fraud_confirmed_changes_the_next_transactions_features_and_a_duplicate_
     after = stored_features("req-loop-2")
     assert after["customer_risk"]["values"]["fraud_score_30d"] == 0.3
     assert after["merchant_risk"]["values"]["merchant_fraud_share_30d"] == 1.0
-    # The decision changes (the simulated-history model does not necessarily score it *higher*:
-    # in the simulator a customer's later transactions after a reported takeover are the owner's).
+    # The decision changes: the model scores the new features, and however low its score, the
+    # known-fraud floor sends the customer's next purchase to review instead of approving it.
+    assert first["decision"] == "approve"
     assert second["fraud_score"] != first["fraud_score"]
+    assert (second["decision"], second["policy_applied"]) == ("review", "floor:known_fraud")
+    assert second["reason_codes"][0] == "RECENT_CONFIRMED_FRAUD"
     # and it is a label: stored, audited, on the stream a consumer reads
     assert FeedbackEvent.objects.filter(source="chargeback-feed", event_id="cb-1", is_fraud=True).count() == 1
     assert AuditEvent.objects.filter(event_type=AuditEventType.FEEDBACK_RECORDED, request_id="req-loop-1").count() == 1
@@ -56,6 +59,28 @@ def test_fraud_confirmed_changes_the_next_transactions_features_and_a_duplicate_
     assert len(_stream_entries()) == 1
     decide(txn_body(3))
     assert stored_features("req-loop-3")["customer_risk"]["values"]["fraud_score_30d"] == 0.3
+
+
+def test_the_case_the_floor_opened_tells_the_analyst_why(low_risk, decide, send_feedback, client):
+    from django.contrib.auth.models import Group, User
+    from django.urls import reverse
+
+    from review.models import ReviewCase
+
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    send_feedback({"event_id": "cb-2", "outcome": "fraud_confirmed", "request_id": "req-loop-1"})
+    assert decide(txn_body(2))["decision"] == "review"
+    case = ReviewCase.objects.get(decision__request_id="req-loop-2")
+    analyst = User.objects.create_user("floor-analyst", password="x")
+    analyst.groups.add(Group.objects.get(name="analyst"))
+    client.force_login(analyst)
+
+    page = client.get(reverse("review:case", args=[case.pk])).content.decode()
+
+    assert 'id="floor"' in page
+    assert "the known-fraud floor sent it to review" in page
+    assert "RECENT_CONFIRMED_FRAUD" in page
+    assert 'id="waterfall"' in page  # the model's explanation is still shown
 
 
 def test_disputed_counts_a_dispute_and_transaction_id_finds_the_decision(low_risk, decide, send_feedback):
