@@ -16,7 +16,7 @@ from decisioning.decision.policy import DecisionPolicy, PolicyProvider
 from decisioning.decision.reasons import RECENT_CONFIRMED_FRAUD, reason_codes, risk_signals
 from decisioning.decision.rules import ListLookup, RuleHit, first_hard_rule
 from decisioning.decision.scoring import ModelScorer
-from decisioning.decision.thresholds import action_for_score, more_severe, policy_applied_for
+from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor, policy_applied_for
 from decisioning.decision.vector import as_number, feature_vector
 
 logger = logging.getLogger("fde.decision")
@@ -125,8 +125,8 @@ def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -
     reasons = reason_codes(action, fs, policy)
     applied = policy_applied_for(action)
     metadata = _base_metadata(fs)
-    floor = _known_fraud_floor(fs, policy)
-    if floor is not None and more_severe(floor, action):
+    floored = apply_floor(action, known_fraud_floor(fs, policy))
+    if floored is not action:
         # The model's score and explanation stand; the policy refuses to let it act more leniently
         # than a person who just confirmed fraud on this customer would.
         metadata["floor"] = {
@@ -134,7 +134,7 @@ def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -
             "fraud_score_30d": as_number(fs.get("customer_risk", "fraud_score_30d")),
             "known_fraud_score_30d": policy.known_fraud_score_30d,
         }
-        action, applied = floor, "floor:known_fraud"
+        action, applied = floored, "floor:known_fraud"
         reasons = (RECENT_CONFIRMED_FRAUD, *risk_signals(fs, policy))[:MAX_REASON_CODES]
     return DecisionResult(
         request_id=fs.request_id,
@@ -150,16 +150,6 @@ def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -
         degraded=fs.degraded,
         metadata=metadata,
     )
-
-
-def _known_fraud_floor(fs: FeatureSet, policy: DecisionPolicy) -> DecisionAction | None:
-    """The least severe action allowed for a customer with recent known fraud, or None."""
-    if policy.known_fraud_floor == "off":
-        return None
-    risk = as_number(fs.get("customer_risk", "fraud_score_30d"))
-    if risk is None or risk < policy.known_fraud_score_30d:
-        return None
-    return DecisionAction(policy.known_fraud_floor)
 
 
 def _log_decision(result: DecisionResult, duration_ms: float) -> None:

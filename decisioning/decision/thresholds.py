@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from decisioning.contracts import DecisionAction
+from decisioning.contracts import DecisionAction, FeatureSet
 from decisioning.decision.policy import DecisionPolicy
+from decisioning.decision.vector import as_number
 
 
 def action_for_score(score: float, policy: DecisionPolicy) -> DecisionAction:
@@ -29,3 +30,18 @@ _SEVERITY = (DecisionAction.APPROVE, DecisionAction.CHALLENGE, DecisionAction.RE
 def more_severe(action: DecisionAction, than: DecisionAction) -> bool:
     """Whether ``action`` is stricter than ``than`` (approve < challenge < review < decline)."""
     return _SEVERITY.index(action) > _SEVERITY.index(than)
+
+
+def known_fraud_floor(fs: FeatureSet, policy: DecisionPolicy) -> DecisionAction | None:
+    """The least severe action the policy allows for this customer (recent known fraud), or None."""
+    if policy.known_fraud_floor == "off":
+        return None
+    risk = as_number(fs.get("customer_risk", "fraud_score_30d"))
+    if risk is None or risk < policy.known_fraud_score_30d:
+        return None
+    return DecisionAction(policy.known_fraud_floor)
+
+
+def apply_floor(action: DecisionAction, floor: DecisionAction | None) -> DecisionAction:
+    """``action`` raised to ``floor`` when the floor is stricter (live decisions and replays alike)."""
+    return floor if floor is not None and more_severe(floor, action) else action

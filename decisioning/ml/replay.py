@@ -3,7 +3,12 @@
 Isolation (the documented equivalent of "its own store and schema"): the replay runs on an
 :class:`~decisioning.features.memory_store.InMemoryFeatureStore` and writes nothing to the
 database or Redis; the only database read is the optional initial model. Execution side effects
-(gateway calls, review cases, audit events, the decline rate limit) are not replayed.
+(gateway calls, review cases, audit events, the decline rate limit) are not replayed; the
+decision logic is the live one (hard rules, incomplete-features fallback, thresholds and the
+known-fraud floor), without the per-decision SHAP explanation.
+
+Input: :class:`ReplaySource` validates the whole file first and then streams it in event-time
+order, one row in memory at a time (per-row results are kept as compact arrays).
 
 Event-time order: rows are sorted by timestamp; before each transaction at ``t`` every label
 with ``revealed_at < t`` is applied through the same :func:`record_label` the live feedback path
@@ -21,7 +26,8 @@ import csv
 import heapq
 import logging
 import time
-from collections.abc import Callable, Sequence
+from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -33,7 +39,7 @@ from decisioning.decision.layer import FALLBACK_SCORE
 from decisioning.decision.policy import DecisionPolicy
 from decisioning.decision.rules import InMemoryLists, first_hard_rule
 from decisioning.decision.scoring import ModelScorer
-from decisioning.decision.thresholds import action_for_score
+from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor
 from decisioning.decision.vector import FEATURE_NAMES, feature_vector
 from decisioning.features.layer import FeatureLayer
 from decisioning.features.memory_store import InMemoryFeatureStore
@@ -52,6 +58,7 @@ OPTIONAL_COLUMNS = (
     "is_fraud",
 )
 _TRUE = {"1", "true", "t", "yes", "y"}
+_FALSE = {"0", "false", "f", "no", "n"}
 WEEK = 7 * 86_400.0
 Progress = Callable[[str], None]
 
@@ -78,22 +85,106 @@ class ReplayConfig:
 # --------------------------------------------------------------------------- input
 
 
-def read_rows(handle: IO[str]) -> tuple[list[TransactionIn], list[int | None]]:
-    """Every row as a TransactionIn (API defaults for absent optional columns) and its label, in event-time order."""
-    reader = csv.DictReader(handle)
-    missing = [name for name in REQUIRED_COLUMNS if name not in (reader.fieldnames or [])]
-    if missing:
-        raise ReplayInputError(f"missing required column(s): {', '.join(missing)}")
-    txns, labels = [], []
-    for number, row in enumerate(reader, start=2):
+class ReplaySource:
+    """A CSV of past transactions, validated whole up front, then streamed in event-time order.
+
+    :meth:`open` reads the file once: every row is parsed and validated (a bad row stops the replay
+    before anything is replayed, naming its line), and only ``(timestamp, byte offset)`` per row is
+    kept. Iterating reads the rows again: sequentially when the file is already in time order (the
+    usual export), otherwise by seeking to each row in sorted order. Either way, memory holds no
+    more than one row at a time, whatever the file's size. Ties keep file order.
+    """
+
+    def __init__(self, handle: IO[bytes], times: np.ndarray, offsets: np.ndarray, header: list[str]) -> None:
+        self._handle = handle
+        self._times = times
+        self._offsets = offsets
+        self._header = header
+        self.count = int(times.shape[0])
+        self.in_order = bool(self.count < 2 or np.all(np.diff(times) >= 0))
+        self.first = datetime.fromtimestamp(float(times.min()), UTC) if self.count else None
+        self.last = datetime.fromtimestamp(float(times.max()), UTC) if self.count else None
+
+    @classmethod
+    def open(cls, handle: IO[bytes]) -> ReplaySource:
+        """Validate every row of a binary, seekable CSV handle; raises ReplayInputError on the first bad one."""
+        handle.seek(0)
+        lines = _Lines(handle)
+        reader = csv.reader(lines)
+        header = next(reader, None)
+        if header is None:
+            raise ReplayInputError("the file is empty (no header row)")
+        header = [name.strip().lstrip("\ufeff") for name in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
+        if missing:
+            raise ReplayInputError(f"missing required column(s): {', '.join(missing)}")
+        times, offsets = array("d"), array("q")
+        while True:
+            offset = lines.offset
+            values = next(reader, None)
+            if values is None:
+                break
+            if not any(value.strip() for value in values):
+                continue  # a blank line
+            row = dict(zip(header, values, strict=False))
+            try:
+                txn, _label = _row(row)
+            except ContractError as exc:
+                details = "; ".join(f"{name}: {problem}" for name, problem in exc.fields.items())
+                raise ReplayInputError(f"line {reader.line_num}: {exc.message} ({details or 'no details'})") from exc
+            except (ValueError, KeyError) as exc:
+                raise ReplayInputError(f"line {reader.line_num}: {exc}") from exc
+            times.append(txn.timestamp.timestamp())
+            offsets.append(offset)
+        return cls(handle, np.frombuffer(times, dtype=np.float64), np.frombuffer(offsets, dtype=np.int64), header)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[TransactionIn, int | None]]:
+        if self.in_order:
+            self._handle.seek(int(self._offsets[0]) if self.count else 0)
+            reader = csv.reader(_Lines(self._handle))
+            for values in reader:
+                if any(value.strip() for value in values):
+                    yield _row(dict(zip(self._header, values, strict=False)))
+            return
+        for position in np.argsort(self._times, kind="stable").tolist():
+            self._handle.seek(int(self._offsets[position]))
+            values = next(csv.reader(_Lines(self._handle)))
+            yield _row(dict(zip(self._header, values, strict=False)))
+
+
+class _Lines:
+    """Decoded lines of a binary handle for ``csv.reader``, tracking the byte offset of the next line."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.offset = handle.tell()
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._handle.readline()
+        if not line:
+            raise StopIteration
+        self.offset += len(line)
         try:
-            txns.append(_transaction(row))
-        except (ContractError, ValueError, KeyError) as exc:
-            raise ReplayInputError(f"line {number}: {exc}") from exc
-        label = (row.get("is_fraud") or "").strip()
-        labels.append(None if label == "" else int(label.lower() in _TRUE))
-    order = sorted(range(len(txns)), key=lambda i: txns[i].timestamp)  # stable: ties keep file order
-    return [txns[i] for i in order], [labels[i] for i in order]
+            return line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReplayInputError(f"byte {self.offset - len(line) + exc.start}: not UTF-8") from exc
+
+
+def read_rows(handle: IO[bytes]) -> tuple[list[TransactionIn], list[int | None]]:
+    """Every row as lists in event-time order (small files and tests; the replay itself streams)."""
+    rows = list(ReplaySource.open(handle))
+    return [txn for txn, _ in rows], [label for _, label in rows]
+
+
+def _row(row: dict[str, str]) -> tuple[TransactionIn, int | None]:
+    label = (row.get("is_fraud") or "").strip()
+    return _transaction(row), (None if label == "" else int(_flag(label, default=False, column="is_fraud")))
 
 
 def _transaction(row: dict[str, str]) -> TransactionIn:
@@ -111,14 +202,19 @@ def _transaction(row: dict[str, str]) -> TransactionIn:
         card_country=(row.get("card_country") or "US").upper(),
         channel=Channel((row.get("channel") or "pos").lower()),
         mcc=row.get("mcc") or "",
-        device_known=_flag(row.get("device_known"), default=True),
-        ip_matches_billing=_flag(row.get("ip_matches_billing"), default=True),
+        device_known=_flag(row.get("device_known"), default=True, column="device_known"),
+        ip_matches_billing=_flag(row.get("ip_matches_billing"), default=True, column="ip_matches_billing"),
         auth_method=AuthMethod((row.get("auth_method") or "chip").lower()),
     )
 
 
-def _flag(value: str | None, *, default: bool) -> bool:
-    return default if value in (None, "") else value.strip().lower() in _TRUE
+def _flag(value: str | None, *, default: bool, column: str) -> bool:
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"{column}: {value!r} is not a boolean (1/0, true/false, yes/no)")
 
 
 # --------------------------------------------------------------------------- the replay
@@ -140,24 +236,27 @@ class Replay:
         self.progress = progress or (lambda message: None)
         self._labels: list[tuple[float, int, LabelEvent | None, int]] = []
         self._pending: list[int] = []
+        self._floors: list[DecisionAction | None] = []
 
     def _clock(self) -> datetime:
         return self.now
 
-    def run(self, txns: Sequence[TransactionIn], labels: Sequence[int | None]) -> ReplayResult:
-        """Replay every transaction in order; returns the per-row scores and decisions."""
-        result = ReplayResult.empty(len(txns))
-        if not txns:
+    def run(self, source: ReplaySource) -> ReplayResult:
+        """Replay every row of ``source`` in event-time order; returns the per-row scores and decisions."""
+        result = ReplayResult.empty(source.count)
+        if not source.count or source.first is None or source.last is None:
             return result
         quiet = _quiet_layer_logs()
         started, self._result = time.perf_counter(), result
-        boundaries = self._boundaries(txns[0].timestamp, txns[-1].timestamp)
+        boundaries = self._boundaries(source.first, source.last)
         try:
-            for index, txn in enumerate(txns):
-                self._step(index, txn, labels[index], boundaries)
+            for index, (txn, label) in enumerate(source):
+                if txn.timestamp < self.now:
+                    raise ReplayInputError(f"row {index + 1} of the replay order goes back in time")
+                self._step(index, txn, label, boundaries)
                 if (index + 1) % 100_000 == 0:
                     rate = (index + 1) / (time.perf_counter() - started)
-                    self.progress(f"{index + 1:,} / {len(txns):,} transactions ({rate:,.0f}/s)")
+                    self.progress(f"{index + 1:,} / {source.count:,} transactions ({rate:,.0f}/s)")
             self._flush()
         finally:
             quiet()
@@ -229,6 +328,7 @@ class Replay:
             result.decide(index, FALLBACK_SCORE, DecisionAction.REVIEW, "fallback")
         else:
             self._pending.append(index)
+            self._floors.append(known_fraud_floor(fs, policy))  # the live layer's policy floor, decided at t
             if len(self._pending) >= self.config.batch_size:
                 self._flush()
 
@@ -237,10 +337,11 @@ class Replay:
         if not self._pending or self.model is None:
             return
         scores = self.model.score_batch(self._result.vectors[self._pending].astype(np.float64))
-        for index, score in zip(self._pending, scores.tolist(), strict=True):
+        for index, score, floor in zip(self._pending, scores.tolist(), self._floors, strict=True):
             clipped = min(max(score, 0.0), 1.0)
-            self._result.decide(index, clipped, action_for_score(clipped, self.config.policy), self.model.version)
-        self._pending = []
+            action = apply_floor(action_for_score(clipped, self.config.policy), floor)
+            self._result.decide(index, clipped, action, self.model.version)
+        self._pending, self._floors = [], []
 
     # ----------------------------------------------------------------- retraining
 

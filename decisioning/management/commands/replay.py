@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from decisioning.decision.policy import DecisionPolicy
 from decisioning.decision.scoring import ModelScorer
 from decisioning.management.commands.train_model import FEATURE_SETS
-from decisioning.ml.replay import Replay, ReplayConfig, ReplayInputError, ReplayResult, read_rows
+from decisioning.ml.replay import Replay, ReplayConfig, ReplayInputError, ReplayResult, ReplaySource
 from decisioning.ml.training import TrainingConfig
 
 
@@ -52,23 +52,25 @@ class Command(BaseCommand):
             policy=policy,
         )
         started = time.perf_counter()
-        txns, labels = self._read(options["file"])
-        self.stdout.write(f"read {len(txns):,} transactions in {time.perf_counter() - started:.1f} s")
-        initial = None if options["ignore_active_model"] else self._active_model()
-        replay = Replay(config, initial_model=initial, progress=lambda message: self.stdout.write(f"  {message}"))
-        result = replay.run(txns, labels)
-        rate = len(txns) / result.seconds_taken if result.seconds_taken else 0.0
-        self.stdout.write(f"replayed {len(txns):,} transactions in {result.seconds_taken:.1f} s ({rate:,.0f}/s)")
-        self._outputs(result, policy, options, rate)
-
-    def _read(self, path: Path) -> tuple[list[Any], list[int | None]]:
         try:
-            with path.open(encoding="utf-8", newline="") as handle:
-                return read_rows(handle)
+            handle = options["file"].open("rb")
         except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
-        except ReplayInputError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(f"cannot read {options['file']}: {exc.strerror}") from exc
+        with handle:
+            try:
+                source = ReplaySource.open(handle)
+            except ReplayInputError as exc:
+                raise CommandError(str(exc)) from exc
+            order = "in time order" if source.in_order else "not in time order: streamed in sorted order"
+            self.stdout.write(
+                f"validated {source.count:,} transactions in {time.perf_counter() - started:.1f} s ({order})"
+            )
+            initial = None if options["ignore_active_model"] else self._active_model()
+            replay = Replay(config, initial_model=initial, progress=lambda message: self.stdout.write(f"  {message}"))
+            result = replay.run(source)
+        rate = source.count / result.seconds_taken if result.seconds_taken else 0.0
+        self.stdout.write(f"replayed {source.count:,} transactions in {result.seconds_taken:.1f} s ({rate:,.0f}/s)")
+        self._outputs(result, policy, options, rate)
 
     def _active_model(self) -> ModelScorer | None:
         from decisioning.ml.registry import ModelLoadError, load_active_model

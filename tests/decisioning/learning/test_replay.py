@@ -11,12 +11,13 @@ from io import StringIO
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from sklearn.ensemble import GradientBoostingClassifier
 
 from decisioning.decision.scoring import ModelScorer
 from decisioning.decision.vector import FEATURE_NAMES
 from decisioning.management.commands.simulate_history import write_history_csv
-from decisioning.ml.replay import Replay, ReplayConfig, read_rows
+from decisioning.ml.replay import Replay, ReplayConfig, ReplayInputError, ReplaySource
 from decisioning.ml.simulator import SimulationConfig, simulate
 from decisioning.models import DecisionRecord, FeedbackEvent, ModelVersion
 
@@ -63,14 +64,13 @@ def _merchant_share_model() -> ModelScorer:
     return ModelScorer(model, version="share-1", feature_names=FEATURE_NAMES)
 
 
-def _csv(rows: list[tuple[str, datetime, str, str, str]]) -> io.StringIO:
+def _csv(rows: list[tuple[str, datetime, str, str, str]]) -> io.BytesIO:
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["transaction_id", "timestamp", "customer_id", "merchant_id", "amount", "is_fraud"])
     for transaction_id, when, customer, merchant, fraud in rows:
         writer.writerow([transaction_id, when.isoformat(), customer, merchant, "30.00", fraud])
-    text.seek(0)
-    return text
+    return io.BytesIO(text.getvalue().encode())
 
 
 def test_labels_are_never_visible_before_their_delay():
@@ -82,9 +82,9 @@ def test_labels_are_never_visible_before_their_delay():
         when = START + timedelta(days=day)
         rows.append((f"pre-{name}", when - timedelta(hours=2), f"cust-{name}", "M-other", "0"))
         rows.append((name, when, f"cust-{name}", "M-1", fraud))
-    txns, labels = read_rows(_csv(rows))
+    source = ReplaySource.open(_csv(rows))
     # When it is replayed with a model that reads the merchant's known-fraud share
-    result = Replay(ReplayConfig(label_delay_days=7), initial_model=_merchant_share_model()).run(txns, labels)
+    result = Replay(ReplayConfig(label_delay_days=7), initial_model=_merchant_share_model()).run(source)
     index = {tid: i for i, tid in enumerate(result.transaction_ids)}
     share = FEATURE_NAMES.index("merchant_fraud_share_30d")
     # Then before day 7 the label is invisible (share 0, low score); just after, both change
@@ -93,3 +93,82 @@ def test_labels_are_never_visible_before_their_delay():
     assert result.scores[index["d3"]] == result.scores[index["d6-9"]] < 0.5
     assert result.scores[index["d7-1"]] > 0.5
     assert result.model_versions[index["d7-1"]] == "share-1"
+
+
+def _bytes(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode())
+
+
+HEADER = "transaction_id,timestamp,customer_id,merchant_id,amount,is_fraud\n"
+
+
+def test_a_file_out_of_time_order_is_streamed_in_event_time_and_ties_keep_file_order():
+    # Given rows out of order, a tie, a quoted memo spanning two lines, a blank line and a BOM
+    text = (
+        "\ufefftransaction_id,timestamp,customer_id,merchant_id,amount,is_fraud,memo\n"
+        "late,2025-05-03T00:00:00+00:00,c1,m1,10.00,0,\n"
+        "tie-a,2025-05-02T00:00:00+00:00,c2,m1,10.00,,\n"
+        'early,2025-05-01T00:00:00+00:00,c3,m1,10.00,1,"two\nlines, quoted"\n'
+        "\n"
+        "tie-b,2025-05-02T00:00:00+00:00,c4,m1,10.00,0,\n"
+    )
+    source = ReplaySource.open(_bytes(text))
+    # Then it is validated whole, known to be out of order, and streamed sorted
+    assert (source.count, source.in_order) == (4, False)
+    assert (source.first, source.last) == (datetime(2025, 5, 1, tzinfo=UTC), datetime(2025, 5, 3, tzinfo=UTC))
+    rows = [(txn.transaction_id, label) for txn, label in source]
+    assert rows == [("early", 1), ("tie-a", None), ("tie-b", 0), ("late", 0)]
+    # and a second pass gives the same rows (the replay and its summary read it once each)
+    assert [txn.transaction_id for txn, _ in source] == [row[0] for row in rows]
+
+
+def test_a_file_in_time_order_streams_sequentially():
+    text = HEADER + "a,2025-05-01T00:00:00Z,c1,m1,10.00,0\nb,2025-05-01T00:00:00Z,c1,m1,12.50,1\n"
+    source = ReplaySource.open(_bytes(text))
+    assert source.in_order is True
+    assert [(t.transaction_id, str(t.amount), label) for t, label in source] == [("a", "10.00", 0), ("b", "12.50", 1)]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("a,2025-05-01T00:00:00Z,c1,m1,10.00,0\nb,not-a-time,c1,m1,10.00,0\n", "line 3"),
+        ("a,2025-05-01T00:00:00Z,c1,m1,-5,0\n", "line 2: .*amount"),
+        ("a,2025-05-01T00:00:00Z,c1,m1,10.00,maybe\n", "is_fraud: 'maybe' is not a boolean"),
+    ],
+)
+def test_a_bad_row_stops_the_replay_before_anything_is_replayed(tmp_path, body, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER + body)
+    with pytest.raises(ReplayInputError, match=message):
+        ReplaySource.open(path.open("rb"))
+    out = StringIO()
+    with pytest.raises(CommandError, match=message):
+        call_command("replay", str(path), "--ignore-active-model", "--scores-out", str(tmp_path / "s.csv"), stdout=out)
+    assert not (tmp_path / "s.csv").exists()
+    assert "replayed" not in out.getvalue()
+
+
+def test_missing_columns_and_an_empty_file_are_refused():
+    with pytest.raises(ReplayInputError, match="missing required column"):
+        ReplaySource.open(_bytes("transaction_id,timestamp\n"))
+    with pytest.raises(ReplayInputError, match="empty"):
+        ReplaySource.open(_bytes(""))
+
+
+def test_the_replay_applies_the_live_known_fraud_floor_once_a_label_is_revealed():
+    # Given a customer whose fraud at day 0 is revealed (as a chargeback) 7 days later
+    rows = [
+        ("fraud", START, "cust-f", "M-a", "1"),
+        ("day3", START + timedelta(days=3), "cust-f", "M-b", "0"),
+        ("day8", START + timedelta(days=8), "cust-f", "M-b", "0"),
+    ]
+    # When it is replayed with a model that scores it low (the merchants' share stays 0 at M-b)
+    result = Replay(ReplayConfig(label_delay_days=7), initial_model=_merchant_share_model()).run(
+        ReplaySource.open(_csv(rows))
+    )
+    index = {tid: i for i, tid in enumerate(result.transaction_ids)}
+    # Then before the reveal the model's band stands; after it, the floor sends it to review
+    assert result.scores[index["day3"]] < 0.4 and result.actions[index["day3"]] == "approve"
+    assert result.scores[index["day8"]] < 0.4 and result.actions[index["day8"]] == "review"
+    assert result.vectors[index["day8"], FEATURE_NAMES.index("fraud_score_30d")] == pytest.approx(0.3)
