@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
 from decisioning.contracts import TransactionIn
 from decisioning.features.aggregates import PastTransaction, risk_profile, spend_profile
 from decisioning.features.store import FeatureStore, GroupKey
@@ -103,10 +105,15 @@ def _write_customer(
     if spend is not None:
         store.write_group("spend_behaviour", customer_id, spend, now)
         summary.groups_written += 1
-    risk = {
-        **_kept_risk(store, customer_id),
-        **risk_profile(rows, frauds.get(customer_id, []), disputes.get(customer_id, []), now),
-    }
+    kept = _kept_risk(store, customer_id)
+    derived = risk_profile(rows, frauds.get(customer_id, []), disputes.get(customer_id, []), now)
+    if settings.FDE_FEATURE_WINDOWS:
+        # The label windows add known labels to these two at serve time (the larger of the pushed
+        # and the label-derived value wins). Writing the label-derived value here would overwrite a
+        # risk pushed from outside, and would stop it decaying when the labels leave the window.
+        for name in LABEL_RISK_FEATURES:
+            derived[name] = kept.get(name, 0 if name == "dispute_count_90d" else 0.0)
+    risk = {**kept, **derived}
     store.write_group("customer_risk", customer_id, risk, now)  # credit score, account age … are kept
     summary.groups_written += 1
     summary.customers += 1
@@ -116,6 +123,8 @@ def _write_customer(
 
 #: customer_risk features pushed from outside (not derivable from our history): kept, or recovered.
 PUSHED_RISK_FEATURES = ("credit_score", "account_age_months")
+#: customer_risk features that stored labels raise (pushed values may raise them further).
+LABEL_RISK_FEATURES = ("fraud_score_30d", "dispute_count_90d")
 
 
 def _kept_risk(store: FeatureStore, customer_id: str) -> dict[str, Any]:

@@ -47,3 +47,21 @@ def test_recompute_features_prints_a_summary(low_risk, decide):
     out = StringIO()
     call_command("recompute_features", stdout=out)
     assert "1 customers recomputed, 2 groups written" in out.getvalue()
+
+
+def test_recompute_keeps_a_pushed_fraud_score_and_labels_still_raise_it(low_risk, feature_store, decide, send_feedback):
+    # Given a customer whose fraud score was pushed from outside (a consortium feed, say)
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=5))))
+    risk = stored_features("req-loop-1")["customer_risk"]["values"]
+    feature_store.write_group("customer_risk", "cust-loop", {**risk, "fraud_score_30d": 0.2}, datetime.now(UTC))
+    # When the periodic job recomputes the aggregates from history (which has no labels)
+    call_command("recompute_features", stdout=StringIO())
+    # Then the pushed value is kept, not overwritten by the label-derived 0.0
+    decide(txn_body(2))
+    assert stored_features("req-loop-2")["customer_risk"]["values"]["fraud_score_30d"] == 0.2
+    # and once a chargeback arrives, the label (0.3) raises it, through another recompute too
+    send_feedback({"event_id": "cb-7", "outcome": "disputed", "request_id": "req-loop-1"})
+    call_command("recompute_features", stdout=StringIO())
+    decide(txn_body(3))
+    values = stored_features("req-loop-3")["customer_risk"]["values"]
+    assert (values["fraud_score_30d"], values["dispute_count_90d"]) == (0.3, 1)
