@@ -3,9 +3,10 @@
 Isolation (the documented equivalent of "its own store and schema"): the replay runs on an
 :class:`~decisioning.features.memory_store.InMemoryFeatureStore` and writes nothing to the
 database or Redis; the only database read is the optional initial model. Execution side effects
-(gateway calls, review cases, audit events, the decline rate limit) are not replayed; the
-decision logic is the live one (hard rules, incomplete-features fallback, thresholds and the
-known-fraud floor), without the per-decision SHAP explanation.
+that leave the process (gateway calls, review cases, audit events) are not replayed; the
+decision logic is the live one (hard rules, incomplete-features fallback, thresholds, the
+known-fraud floor and the Execution layer's decline rate limit), without the per-decision SHAP
+explanation.
 
 Input: :class:`ReplaySource` validates the whole file first and then streams it in event-time
 order, one row in memory at a time (per-row results are kept as compact arrays).
@@ -34,13 +35,22 @@ from typing import IO, Any
 
 import numpy as np
 
-from decisioning.contracts import AuthMethod, Channel, ContractError, DecisionAction, TransactionIn, parse_amount
+from decisioning.contracts import (
+    AuthMethod,
+    Channel,
+    ContractError,
+    DecisionAction,
+    DecisionResult,
+    TransactionIn,
+    parse_amount,
+)
 from decisioning.decision.layer import FALLBACK_SCORE
 from decisioning.decision.policy import DecisionPolicy
 from decisioning.decision.rules import InMemoryLists, first_hard_rule
 from decisioning.decision.scoring import ModelScorer
-from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor
+from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor, policy_applied_for
 from decisioning.decision.vector import FEATURE_NAMES, feature_vector
+from decisioning.execution.rate_limit import DeclineRateLimiter
 from decisioning.features.layer import FeatureLayer
 from decisioning.features.memory_store import InMemoryFeatureStore
 from decisioning.features.windows import LabelEvent, WindowFeatures, record_label, record_transaction
@@ -258,6 +268,7 @@ class Replay:
                     rate = (index + 1) / (time.perf_counter() - started)
                     self.progress(f"{index + 1:,} / {source.count:,} transactions ({rate:,.0f}/s)")
             self._flush()
+            self._rate_limit_declines()
         finally:
             quiet()
         result.seconds_taken = time.perf_counter() - started
@@ -323,9 +334,10 @@ class Replay:
         hit = first_hard_rule(fs, policy, self.lists)
         result = self._result
         if hit is not None:
-            result.decide(index, hit.fraud_score, hit.action, "rule")
+            result.decide(index, hit.fraud_score, hit.action, "rule", hit.policy_applied)
         elif not fs.is_complete or self.model is None:
-            result.decide(index, FALLBACK_SCORE, DecisionAction.REVIEW, "fallback")
+            applied = "incomplete_features" if not fs.is_complete else "model_unavailable"
+            result.decide(index, FALLBACK_SCORE, DecisionAction.REVIEW, "fallback", applied)
         else:
             self._pending.append(index)
             self._floors.append(known_fraud_floor(fs, policy))  # the live layer's policy floor, decided at t
@@ -339,9 +351,42 @@ class Replay:
         scores = self.model.score_batch(self._result.vectors[self._pending].astype(np.float64))
         for index, score, floor in zip(self._pending, scores.tolist(), self._floors, strict=True):
             clipped = min(max(score, 0.0), 1.0)
-            action = apply_floor(action_for_score(clipped, self.config.policy), floor)
-            self._result.decide(index, clipped, action, self.model.version)
+            banded = action_for_score(clipped, self.config.policy)
+            action = apply_floor(banded, floor)
+            applied = policy_applied_for(banded) if action is banded else "floor:known_fraud"
+            self._result.decide(index, clipped, action, self.model.version, applied)
         self._pending, self._floors = [], []
+
+    def _rate_limit_declines(self) -> None:
+        """The Execution layer's decline rate limit, over the declines in event-time order.
+
+        Actions feed nothing else in a replay (features come from every transaction, training from
+        labels), so the limit can run once over the finished decisions: the live limiter, on its
+        own in-memory counters, sees the declines in the order live traffic would have.
+        """
+        policy, result = self.config.policy, self._result
+        limiter = DeclineRateLimiter(
+            InMemoryFeatureStore(clock=self._clock),
+            limit=policy.decline_rate_limit_count,
+            window=timedelta(minutes=policy.decline_rate_limit_window_minutes),
+        )
+        for index in (i for i, action in enumerate(result.actions) if action == DecisionAction.DECLINE.value):
+            at = datetime.fromtimestamp(float(result.seconds[index]), UTC)
+            decision = DecisionResult(
+                request_id=result.transaction_ids[index],
+                action=DecisionAction.DECLINE,
+                fraud_score=float(result.scores[index]),
+                confidence=1.0,
+                reason_codes=("REPLAY",),
+                policy_applied=result.policies[index],
+                is_model_driven=result.model_versions[index] not in ("rule", "fallback"),
+                model_version=result.model_versions[index],
+            )
+            final = limiter.apply(decision, customer_id=result.customers[index], at=at)
+            if final.action is DecisionAction.DECLINE:
+                limiter.record(customer_id=result.customers[index], request_id=decision.request_id, at=at)
+            else:
+                result.actions[index], result.policies[index] = final.action.value, final.policy_applied
 
     # ----------------------------------------------------------------- retraining
 
@@ -404,6 +449,7 @@ class ReplayResult:
     scores: np.ndarray
     actions: list[str]
     model_versions: list[str]
+    policies: list[str]  #: policy_applied per row (threshold band, hard rule, floor, fallback, rate limit)
     vectors: np.ndarray  #: point-in-time vectors (FEATURE_NAMES, float32), the training data of retrains
     seconds_taken: float = 0.0
     models: list[dict[str, Any]] = field(default_factory=list)
@@ -419,6 +465,7 @@ class ReplayResult:
             scores=np.full(size, np.nan),
             actions=[""] * size,
             model_versions=[""] * size,
+            policies=[""] * size,
             vectors=np.zeros((size, len(FEATURE_NAMES)), dtype=np.float32),
         )
 
@@ -428,16 +475,20 @@ class ReplayResult:
         self.seconds[index] = txn.timestamp.timestamp()
         self.labels[index] = -1 if label is None else label
 
-    def decide(self, index: int, score: float, action: DecisionAction, model_version: str) -> None:
+    def decide(self, index: int, score: float, action: DecisionAction, model_version: str, applied: str) -> None:
         self.scores[index] = score
         self.actions[index] = action.value
         self.model_versions[index] = model_version
+        self.policies[index] = applied
 
     def write_scores(self, handle: IO[str]) -> None:
         writer = csv.writer(handle)
-        writer.writerow(["transaction_id", "fraud_score", "decision", "model_version"])
-        for row in zip(self.transaction_ids, self.scores.tolist(), self.actions, self.model_versions, strict=True):
-            writer.writerow([row[0], f"{row[1]:.6f}", row[2], row[3]])
+        writer.writerow(["transaction_id", "fraud_score", "decision", "model_version", "policy_applied"])
+        rows = zip(
+            self.transaction_ids, self.scores.tolist(), self.actions, self.model_versions, self.policies, strict=True
+        )
+        for row in rows:
+            writer.writerow([row[0], f"{row[1]:.6f}", row[2], row[3], row[4]])
 
     def weekly_summary(self, policy: DecisionPolicy) -> list[dict[str, Any]]:
         """Per week from the first transaction: volume, decisions by action, metrics against the labels."""

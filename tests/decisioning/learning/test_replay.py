@@ -172,3 +172,16 @@ def test_the_replay_applies_the_live_known_fraud_floor_once_a_label_is_revealed(
     assert result.scores[index["day3"]] < 0.4 and result.actions[index["day3"]] == "approve"
     assert result.scores[index["day8"]] < 0.4 and result.actions[index["day8"]] == "review"
     assert result.vectors[index["day8"], FEATURE_NAMES.index("fraud_score_30d")] == pytest.approx(0.3)
+
+
+def test_the_replay_applies_the_decline_rate_limit_in_event_time():
+    # Given six 20,000 purchases by one customer a minute apart: from the second on, the 1-hour
+    # velocity is over the 10,000 limit (a hard decline), and the policy allows 3 declines per 10 min
+    text = HEADER + "".join(
+        f"v{n},{(START + timedelta(minutes=n)).isoformat()},cust-v,M-v,20000.00,0\n" for n in range(6)
+    )
+    result = Replay(ReplayConfig(), initial_model=_merchant_share_model()).run(ReplaySource.open(_bytes(text)))
+    # Then three declines stand and the next two go to review, as the Execution layer would do live
+    # (the first purchase of an unknown customer has no customer_risk yet: review, incomplete features)
+    assert result.actions == ["review", "decline", "decline", "decline", "review", "review"]
+    assert result.policies == ["incomplete_features"] + ["hard_rule:velocity_limit"] * 3 + ["rate_limit:declines"] * 2
