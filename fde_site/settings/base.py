@@ -156,7 +156,7 @@ FDE_DEFAULT_POLICY = {
     "decline_rate_limit_window_minutes": 10,
     "high_priority_score": 0.75,
     "known_fraud_score_30d": 0.30,
-    "known_fraud_floor": "review",
+    "known_fraud_floor": "challenge",
 }
 #: API body size limit (bytes).
 FDE_MAX_BODY_BYTES = env_int("FDE_MAX_BODY_BYTES", 64 * 1024)

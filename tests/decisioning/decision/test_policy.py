@@ -44,7 +44,7 @@ def test_a_policy_stored_before_a_field_existed_gets_its_default():
     stored = DecisionPolicy().to_dict()
     del stored["known_fraud_floor"], stored["known_fraud_score_30d"]
     policy = DecisionPolicy.from_dict(stored)
-    assert (policy.known_fraud_floor, policy.known_fraud_score_30d) == ("review", 0.30)
+    assert (policy.known_fraud_floor, policy.known_fraud_score_30d) == ("challenge", 0.30)
 
 
 def test_unknown_fields_are_refused():

@@ -38,10 +38,10 @@ def test_fraud_confirmed_changes_the_next_transactions_features_and_a_duplicate_
     assert after["customer_risk"]["values"]["fraud_score_30d"] == 0.3
     assert after["merchant_risk"]["values"]["merchant_fraud_share_30d"] == 1.0
     # The decision changes: the model scores the new features, and however low its score, the
-    # known-fraud floor sends the customer's next purchase to review instead of approving it.
+    # known-fraud floor steps the customer's next purchase up to a challenge instead of approving it.
     assert first["decision"] == "approve"
     assert second["fraud_score"] != first["fraud_score"]
-    assert (second["decision"], second["policy_applied"]) == ("review", "floor:known_fraud")
+    assert (second["decision"], second["policy_applied"]) == ("challenge", "floor:known_fraud")
     assert second["reason_codes"][0] == "RECENT_CONFIRMED_FRAUD"
     # and it is a label: stored, audited, on the stream a consumer reads
     assert FeedbackEvent.objects.filter(source="chargeback-feed", event_id="cb-1", is_fraud=True).count() == 1
@@ -65,8 +65,11 @@ def test_the_case_the_floor_opened_tells_the_analyst_why(low_risk, decide, send_
     from django.contrib.auth.models import Group, User
     from django.urls import reverse
 
+    from decisioning.policy import policy_activate
     from review.models import ReviewCase
 
+    # Given a policy whose known-fraud floor is review (the default is challenge)
+    policy_activate(version="floor-review-1", changes={"known_fraud_floor": "review"}, actor="test")
     decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
     send_feedback({"event_id": "cb-2", "outcome": "fraud_confirmed", "request_id": "req-loop-1"})
     assert decide(txn_body(2))["decision"] == "review"

@@ -168,9 +168,10 @@ def test_the_replay_applies_the_live_known_fraud_floor_once_a_label_is_revealed(
         ReplaySource.open(_csv(rows))
     )
     index = {tid: i for i, tid in enumerate(result.transaction_ids)}
-    # Then before the reveal the model's band stands; after it, the floor sends it to review
+    # Then before the reveal the model's band stands; after it, the floor steps it up to a challenge
     assert result.scores[index["day3"]] < 0.4 and result.actions[index["day3"]] == "approve"
-    assert result.scores[index["day8"]] < 0.4 and result.actions[index["day8"]] == "review"
+    assert result.scores[index["day8"]] < 0.4 and result.actions[index["day8"]] == "challenge"
+    assert result.policies[index["day8"]] == "floor:known_fraud"
     assert result.vectors[index["day8"], FEATURE_NAMES.index("fraud_score_30d")] == pytest.approx(0.3)
 
 
