@@ -16,5 +16,6 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("review/", include("review.urls")),
     path("models/", include("decisioning.model_urls")),
+    path("policy/", include("decisioning.policy_urls")),
     path("admin/", admin.site.urls),
 ]

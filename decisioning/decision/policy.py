@@ -41,10 +41,9 @@ class DecisionPolicy:
     #: A customer whose ``fraud_score_30d`` is at or above this (one confirmed-fraud or dispute label
     #: in 30 days gives 0.3) gets at least ``known_fraud_floor`` from the model path.
     known_fraud_score_30d: float = 0.30
-    #: One of KNOWN_FRAUD_FLOORS; the score is kept, the action raised. Challenge (step-up) by default:
-    #: the genuine cardholder passes it, a fraudster with the card doesn't, and the review queue isn't
-    #: flooded with the customer's every purchase for 30 days.
-    known_fraud_floor: str = "challenge"
+    # Challenge (step-up) by default: the genuine cardholder passes it, a fraudster with the card
+    # doesn't, and the review queue isn't flooded with the customer's every purchase for 30 days.
+    known_fraud_floor: str = "challenge"  #: least severe action for such a customer (off/challenge/review/decline)
 
     def __post_init__(self) -> None:
         errors = self._field_errors()

@@ -64,3 +64,30 @@ def test_compliance_finds_the_story_of_a_transaction_and_exports_it(
     assert "decision.executed" in {row["event_type"] for row in exported}
     # read-only: the only form that posts is the sign-out button
     assert page.locator("main form[method=post]").count() == 0
+
+
+def test_an_admin_compares_thresholds_on_history_and_activates_them(page, live_server, make_user, artifacts_dir):
+    from tests.decisioning.test_policy_whatif import stored_decision
+
+    labels = {0.05: "legitimate", 0.45: "legitimate", 0.52: "disputed", 0.74: "legitimate", 0.81: "fraud_confirmed",
+              0.93: "disputed"}  # fmt: skip
+    for score in (0.05, 0.12, 0.33, 0.45, 0.52, 0.64, 0.74, 0.81, 0.93):
+        stored_decision(score, label=labels.get(score))
+    make_user("root", "admin")
+    sign_in(page, live_server, "root", "/policy/")
+    page.fill("#whatif_challenge_threshold", "0.3")
+    page.fill("#whatif_review_threshold", "0.5")
+    page.fill("#whatif_decline_threshold", "0.7")
+    page.click("#whatif button[type=submit]")
+    page.wait_for_url("**/policy/?*decline_threshold=0.7*")
+    assert page.locator("#whatif-actions tr[data-action=decline] td").nth(2).inner_text() == "3"
+    assert page.locator("#whatif-chart line.threshold").count() == 6
+    page.screenshot(path=str(artifacts_dir / "policy-whatif.png"), full_page=True)
+
+    assert page.input_value("#id_decline_threshold") == "0.7"  # the activation form carries the proposal
+    page.fill("#id_version", "tight-e2e")
+    page.click("#activate-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/policy/")
+    assert "Policy tight-e2e is now active." in page.locator(".messages").inner_text()
+    assert "tight-e2e" in page.locator("#active-policy h2").inner_text()
+    assert "decline_threshold: 0.85 → 0.7" in page.locator("#history").inner_text()
