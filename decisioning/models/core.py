@@ -164,9 +164,32 @@ class ModelVersion(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
 
+    class Stage(models.TextChoices):
+        """A challenger's place beside the active (champion) model."""
+
+        NONE = "", "Registered"
+        SHADOW = "shadow", "Shadow: scores every decision, never acts"
+        CANARY = "canary", "Canary: decides for a stable share of customers"
+
+    stage = models.CharField(max_length=6, choices=Stage.choices, blank=True, default=Stage.NONE)
+    canary_percent = models.PositiveSmallIntegerField(
+        default=0, help_text="Share of customers (0–100) a canary decides for; 0 unless stage is canary."
+    )
+    staged_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_model"),
+            models.UniqueConstraint(fields=["stage"], condition=models.Q(stage="shadow"), name="one_shadow_model"),
+            models.UniqueConstraint(fields=["stage"], condition=models.Q(stage="canary"), name="one_canary_model"),
+            models.CheckConstraint(
+                condition=models.Q(is_active=False) | models.Q(stage=""), name="active_model_is_not_staged"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stage="canary", canary_percent__gte=1, canary_percent__lte=100)
+                | (~models.Q(stage="canary") & models.Q(canary_percent=0)),
+                name="canary_percent_only_for_canary",
+            ),
         ]
         ordering = ["-created_at"]
 
