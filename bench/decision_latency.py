@@ -88,7 +88,10 @@ def main() -> None:
     shift = timedelta(days=(now - history.timestamp(rows[-1])).days)
     txns = [replace(history.transaction(i), request_id=f"bench-{run}-{i}") for i in rows]
     txns = [replace(t, timestamp=t.timestamp + shift) for t in txns]
-    scorer = service.decision.model.current()  # type: ignore[attr-defined]
+    champion = service.decision
+    while hasattr(champion, "primary"):  # unwrap the shadow and canary layers
+        champion = champion.primary
+    scorer = champion.model.current()  # type: ignore[attr-defined]
     feature_sets = [service.build_features(t) for t in txns[:20]]  # warm-up
     vectors = [feature_vector(history.feature_set(i)) for i in rows]
 

@@ -10,4 +10,6 @@ urlpatterns = [
     path("", model_views.registry, name="registry"),
     path("rollback", model_views.rollback, name="rollback"),
     path("<str:version>/activate", model_views.activate, name="activate"),
+    path("<str:version>/stage", model_views.stage, name="stage"),
+    path("unstage/<str:stage_name>", model_views.unstage, name="unstage"),
 ]

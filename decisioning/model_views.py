@@ -10,11 +10,20 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from decisioning.ml.registry import ActivationRefused, activate_model_version, rollback_model
+from decisioning.ml.judge import judge
+from decisioning.ml.registry import (
+    ActivationRefused,
+    activate_model_version,
+    rollback_model,
+    stage_model_version,
+    unstage_model,
+)
 from decisioning.models import ModelActivation, ModelVersion
 from fde_site.roles import ADMIN, READERS, has_role
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 360, 240, 36
+#: The challengers card judges shadow and canary on this many days of decisions.
+JUDGE_DAYS = 30
 
 
 def pr_curve_svg_points(curve: list[dict[str, float]]) -> str:
@@ -61,6 +70,11 @@ def registry(request: HttpRequest) -> HttpResponse:
         "chart": _chart(),
         "activations": ModelActivation.objects.all()[:10],
         "is_admin": has_role(request.user, ADMIN),
+        "challengers": [
+            {"record": record, "judgement": judge(record.version, days=JUDGE_DAYS)}
+            for record in ModelVersion.objects.exclude(stage=ModelVersion.Stage.NONE).order_by("stage")
+        ],
+        "judge_days": JUDGE_DAYS,
     }
     return render(request, "models/registry.html", context)
 
@@ -98,4 +112,44 @@ def rollback(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Rolled back: {record.version} is active.")
     except ActivationRefused as exc:
         messages.error(request, str(exc))
+    return redirect("models:registry")
+
+
+@require_POST
+def stage(request: HttpRequest, version: str) -> HttpResponse:
+    """Deploy ``version`` as shadow or canary (admins only; audited by the service)."""
+    refused = _admin_only(request)
+    if refused is not None:
+        return refused
+    chosen = request.POST.get("stage", "")
+    try:
+        percent = int(request.POST.get("percent") or 0)
+    except ValueError:
+        percent = -1
+    try:
+        record = stage_model_version(
+            version=version, stage=chosen, percent=percent, actor=f"user:{request.user.get_username()}"
+        )
+    except ActivationRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("models:registry")
+    share = f" for {record.canary_percent} % of customers" if record.stage == ModelVersion.Stage.CANARY else ""
+    messages.success(request, f"{version} is now the {record.stage}{share}.")
+    return redirect("models:registry")
+
+
+@require_POST
+def unstage(request: HttpRequest, stage_name: str) -> HttpResponse:
+    """Withdraw the shadow or the canary (admins only; audited by the service)."""
+    refused = _admin_only(request)
+    if refused is not None:
+        return refused
+    if stage_name not in (ModelVersion.Stage.SHADOW, ModelVersion.Stage.CANARY):
+        messages.error(request, f"unknown stage {stage_name!r}")
+        return redirect("models:registry")
+    record = unstage_model(stage=stage_name, actor=f"user:{request.user.get_username()}")
+    if record is None:
+        messages.error(request, f"no {stage_name} model is deployed")
+    else:
+        messages.success(request, f"{stage_name} {record.version} withdrawn.")
     return redirect("models:registry")

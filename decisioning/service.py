@@ -128,18 +128,35 @@ def _build_default_service() -> DecisionService:
     from django.conf import settings
 
     from decisioning.decision.layer import DecisionLayer
+    from decisioning.decision.wrappers import CanaryLayer, ShadowLayer
     from decisioning.features.services import build_feature_layer
     from decisioning.features.store import build_store
     from decisioning.lists import StoredListLookup
     from decisioning.ml.registry import RegistryModelProvider
+    from decisioning.models import ModelVersion
     from decisioning.pipeline import FeaturePipeline
     from decisioning.policy import StoredPolicyProvider
 
     store = build_store()
     policy = StoredPolicyProvider()
+    lists = StoredListLookup(store)
     listeners = [FeaturePipeline(store)] if settings.FDE_FEATURE_PIPELINE else []
+    champion = DecisionLayer(lists=lists, policy=policy, model=RegistryModelProvider())
+    canary_models = RegistryModelProvider(stage=ModelVersion.Stage.CANARY)
+    shadow_models = RegistryModelProvider(stage=ModelVersion.Stage.SHADOW)
+    # Challengers wrap the champion (models staged with `manage.py models shadow|canary`): a canary
+    # decides for its share of customers, a shadow scores everything and never acts.
+    decision = ShadowLayer(
+        CanaryLayer(
+            champion,
+            DecisionLayer(lists=lists, policy=policy, model=canary_models, role="canary"),
+            route=canary_models.route,
+        ),
+        DecisionLayer(lists=lists, policy=policy, model=shadow_models, explain=False, role="shadow"),
+        deployed=shadow_models.deployed_version,
+    )
     return DecisionService(
         features=build_feature_layer(store),
-        decision=DecisionLayer(lists=StoredListLookup(store), policy=policy, model=RegistryModelProvider()),
+        decision=decision,
         execution=ExecutionLayer(counters=store, policy=policy, listeners=listeners),
     )

@@ -43,16 +43,26 @@ class ModelProvider(Protocol):
 class DecisionLayer:
     """The production decision layer."""
 
-    def __init__(self, lists: ListLookup, policy: PolicyProvider, model: ModelProvider) -> None:
+    def __init__(
+        self,
+        lists: ListLookup,
+        policy: PolicyProvider,
+        model: ModelProvider,
+        *,
+        explain: bool = True,
+        role: str = "",
+    ) -> None:
         self.lists = lists
         self.policy = policy
         self.model = model
+        self.explain = explain  #: freeze a SHAP explanation with model decisions (off for shadows)
+        self.role = role  #: "" for the champion; "shadow" / "canary" tag this layer's log lines
 
     def decide(self, feature_set: FeatureSet) -> DecisionResult:
         """Decide one FeatureSet and log one structured line about it."""
         started = time.perf_counter()
         result = self._decide(feature_set, self.policy.current())
-        _log_decision(result, (time.perf_counter() - started) * 1000.0)
+        _log_decision(result, (time.perf_counter() - started) * 1000.0, self.role)
         return result
 
     def _decide(self, fs: FeatureSet, policy: DecisionPolicy) -> DecisionResult:
@@ -65,7 +75,7 @@ class DecisionLayer:
         if scorer is None:
             return _fallback(fs, policy, MODEL_UNAVAILABLE, "model_unavailable")
         try:
-            return _model_result(fs, policy, scorer)
+            return _model_result(fs, policy, scorer, explain=self.explain)
         except Exception:
             logger.exception("model %s failed to score request %s", scorer.version, fs.request_id)
             return _fallback(fs, policy, MODEL_UNAVAILABLE, "model_unavailable", {"model_version": scorer.version})
@@ -118,7 +128,7 @@ def _fallback(
     )
 
 
-def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -> DecisionResult:
+def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer, *, explain: bool) -> DecisionResult:
     vector = feature_vector(fs)
     score = min(max(scorer.score(vector), 0.0), 1.0)
     action = action_for_score(score, policy)
@@ -146,16 +156,16 @@ def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer) -
         is_model_driven=True,
         model_version=scorer.version,
         policy_version=policy.version,
-        explanation=scorer.explain(vector),
+        explanation=scorer.explain(vector) if explain else None,
         degraded=fs.degraded,
         metadata=metadata,
     )
 
 
-def _log_decision(result: DecisionResult, duration_ms: float) -> None:
+def _log_decision(result: DecisionResult, duration_ms: float, role: str = "") -> None:
     fields = {
         "request_id": result.request_id,
-        "layer": "decision",
+        "layer": f"decision:{role}" if role else "decision",
         "action": result.action.value,
         "score": round(result.fraud_score, 4),
         "policy_applied": result.policy_applied,

@@ -22,6 +22,7 @@ from audit.models import AuditEventType
 from audit.services import audit_record
 from decisioning.decision.scoring import ModelScorer
 from decisioning.decision.vector import FEATURE_NAMES, check_feature_names
+from decisioning.decision.wrappers import CanaryRoute
 from decisioning.models import ModelActivation, ModelVersion
 
 logger = logging.getLogger("fde.decision.model")
@@ -81,9 +82,11 @@ def activate_model_version(*, version: str, actor: str = "system", reason: str =
         _check_servable(record)
         previous = ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=record.pk).first()
         ModelVersion.objects.filter(is_active=True).exclude(pk=record.pk).update(is_active=False)
-        record.is_active = True
+        record.is_active, promoted_from = True, record.stage
+        # Promoting the shadow or the canary: it leaves its stage as it becomes the champion.
+        record.stage, record.canary_percent, record.staged_at = ModelVersion.Stage.NONE, 0, None
         record.activated_at = timezone.now()
-        record.save(update_fields=["is_active", "activated_at"])
+        record.save(update_fields=["is_active", "activated_at", "stage", "canary_percent", "staged_at"])
         previous_version = previous.version if previous is not None else ""
         ModelActivation.objects.create(version=version, previous_version=previous_version, actor=actor, reason=reason)
         audit_record(
@@ -93,9 +96,70 @@ def activate_model_version(*, version: str, actor: str = "system", reason: str =
             payload={
                 "version": version,
                 "previous_version": previous_version,
+                "promoted_from_stage": promoted_from,
                 "sha256": record.sha256,
                 "reason": reason,
             },
+        )
+    return record
+
+
+def stage_model_version(*, version: str, stage: str, percent: int = 0, actor: str = "system") -> ModelVersion:
+    """Deploy ``version`` as the shadow or the canary (``percent`` of customers), audited.
+
+    The version replaces whichever model held that stage. It must be servable and not the active
+    model. The first decisions after the change may still see the old challenger for up to
+    ``FDE_MODEL_REFRESH_SECONDS``.
+    """
+    if stage not in (ModelVersion.Stage.SHADOW, ModelVersion.Stage.CANARY):
+        raise ActivationRefused(f"unknown stage {stage!r} (shadow or canary)")
+    if stage == ModelVersion.Stage.CANARY and not 1 <= percent <= 100:
+        raise ActivationRefused("a canary decides for 1-100 % of customers")
+    if stage == ModelVersion.Stage.SHADOW:
+        percent = 0
+    with transaction.atomic():
+        record = ModelVersion.objects.select_for_update().filter(version=version).first()
+        if record is None:
+            raise ActivationRefused(f"no model version {version!r} in the registry")
+        if record.is_active:
+            raise ActivationRefused(f"{version} is the active model; a challenger must be another version")
+        _check_servable(record)
+        replaced = ModelVersion.objects.select_for_update().filter(stage=stage).exclude(pk=record.pk).first()
+        if replaced is not None:
+            replaced.stage, replaced.canary_percent, replaced.staged_at = ModelVersion.Stage.NONE, 0, None
+            replaced.save(update_fields=["stage", "canary_percent", "staged_at"])
+        previous_stage = record.stage
+        record.stage, record.canary_percent, record.staged_at = stage, percent, timezone.now()
+        record.save(update_fields=["stage", "canary_percent", "staged_at"])
+        audit_record(
+            event_type=AuditEventType.MODEL_ACTIVATED,
+            actor=actor,
+            outcome=f"{stage}:{version}",
+            payload={
+                "version": version,
+                "stage": stage,
+                "canary_percent": percent,
+                "previous_stage": previous_stage,
+                "replaced": replaced.version if replaced is not None else "",
+                "sha256": record.sha256,
+            },
+        )
+    return record
+
+
+def unstage_model(*, stage: str, actor: str = "system") -> ModelVersion | None:
+    """Withdraw the shadow or the canary (audited); returns the withdrawn version, or None."""
+    with transaction.atomic():
+        record = ModelVersion.objects.select_for_update().filter(stage=stage).first()
+        if record is None:
+            return None
+        record.stage, record.canary_percent, record.staged_at = ModelVersion.Stage.NONE, 0, None
+        record.save(update_fields=["stage", "canary_percent", "staged_at"])
+        audit_record(
+            event_type=AuditEventType.MODEL_ACTIVATED,
+            actor=actor,
+            outcome=f"{stage}:withdrawn",
+            payload={"version": record.version, "stage": "", "previous_stage": stage},
         )
     return record
 
@@ -156,7 +220,7 @@ def load_active_model() -> ModelScorer:
 
 
 class RegistryModelProvider:
-    """A ModelProvider over the registry: loads the active model once per process.
+    """A ModelProvider over the registry: loads the active model (or a stage's) once per process.
 
     The active version is re-checked at most every ``refresh_seconds``; a new version is loaded
     when it changes. A failed load is logged and answered with None (the Decision layer then
@@ -167,6 +231,7 @@ class RegistryModelProvider:
     def __init__(
         self,
         *,
+        stage: str = "",
         refresh_seconds: float | None = None,
         failure_backoff_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -175,9 +240,11 @@ class RegistryModelProvider:
         self.failure_backoff_seconds = max(
             self.refresh_seconds, 30.0 if failure_backoff_seconds is None else failure_backoff_seconds
         )
+        self.stage = stage  #: "" serves the active model; "shadow" / "canary" serve that challenger
         self._clock = clock
         self._lock = threading.Lock()
         self._scorer: ModelScorer | None = None
+        self._percent = 0
         self._failures = 0
         self._next_check = float("-inf")
         self.load_attempts = 0  #: how many artifact loads were tried (for tests and metrics)
@@ -190,12 +257,34 @@ class RegistryModelProvider:
                 self._refresh()
             return self._scorer
 
+    def deployed_version(self) -> str | None:
+        """The version this provider serves now (None without one): the ShadowLayer's switch."""
+        scorer = self.current()
+        return None if scorer is None else scorer.version
+
+    def route(self) -> CanaryRoute | None:
+        """The canary's version and share of customers (None without a loaded canary)."""
+        scorer = self.current()
+        return None if scorer is None or self._percent <= 0 else CanaryRoute(scorer.version, self._percent)
+
+    def _record(self) -> ModelVersion | None:
+        if not self.stage:
+            return active_model_record()
+        return ModelVersion.objects.filter(stage=self.stage).first()
+
     def _refresh(self) -> None:
         try:
-            record = active_model_record()
+            record = self._record()
         except Exception:
             # The database is down: keep serving what we have and look again later.
             logger.exception("could not read the active model version; keeping %s", self._version())
+            self._next_check = self._clock() + self.refresh_seconds
+            return
+        if record is None and self.stage:
+            # No challenger deployed is the normal state: look again soon, without complaint.
+            if self._scorer is not None:
+                logger.info("%s %s withdrawn", self.stage, self._scorer.version)
+            self._scorer, self._percent = None, 0
             self._next_check = self._clock() + self.refresh_seconds
             return
         if record is None:
@@ -204,6 +293,7 @@ class RegistryModelProvider:
             self._scorer = None
             self._schedule_failure()
             return
+        self._percent = record.canary_percent
         if self._scorer is not None and self._scorer.version == record.version:
             self._next_check = self._clock() + self.refresh_seconds
             return
@@ -218,7 +308,7 @@ class RegistryModelProvider:
             self._schedule_failure()
             logger.error("%s; decisions are rules-only (degraded); next attempt in %.0f s", exc, self._backoff())
             return
-        logger.info("loaded model %s", record.version)
+        logger.info("loaded model %s%s", record.version, f" as {self.stage}" if self.stage else "")
         self._scorer = scorer
         self._failures = 0
         self._next_check = self._clock() + self.refresh_seconds

@@ -1,4 +1,5 @@
-"""``python manage.py models list | compare A B | activate V | rollback``: the model registry."""
+"""``python manage.py models list | compare A B | activate V | rollback | shadow V | canary V --percent N |
+unstage shadow|canary | judge V``: the model registry and its challengers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from decisioning.ml.registry import ActivationRefused, activate_model_version, rollback_model
+from decisioning.ml.judge import ArmReport, judge
+from decisioning.ml.registry import (
+    ActivationRefused,
+    activate_model_version,
+    rollback_model,
+    stage_model_version,
+    unstage_model,
+)
 from decisioning.models import ModelVersion
 
 METRICS = ("roc_auc", "average_precision", "card_precision_at_100")
@@ -24,7 +32,7 @@ def _labels(record: ModelVersion, period: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "List, compare, activate and roll back model versions (activation is audited)."
+    help = "List, compare, activate, roll back, shadow, canary and judge model versions (changes are audited)."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -37,6 +45,19 @@ class Command(BaseCommand):
         activate.add_argument("--actor", default="system:manage.py")
         rollback = sub.add_parser("rollback", help="re-activate the version active before the current one")
         rollback.add_argument("--actor", default="system:manage.py")
+        shadow = sub.add_parser("shadow", help="score every decision with a version too, never acting on it")
+        shadow.add_argument("version")
+        shadow.add_argument("--actor", default="system:manage.py")
+        canary = sub.add_parser("canary", help="let a version decide for a stable share of customers")
+        canary.add_argument("version")
+        canary.add_argument("--percent", type=int, required=True, help="1-100")
+        canary.add_argument("--actor", default="system:manage.py")
+        unstage = sub.add_parser("unstage", help="withdraw the shadow or the canary")
+        unstage.add_argument("stage", choices=[ModelVersion.Stage.SHADOW, ModelVersion.Stage.CANARY])
+        unstage.add_argument("--actor", default="system:manage.py")
+        judge_cmd = sub.add_parser("judge", help="a shadow or canary against the champion, on labels")
+        judge_cmd.add_argument("version")
+        judge_cmd.add_argument("--days", type=int, default=30)
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"do_{options['action']}")(options)
@@ -46,7 +67,7 @@ class Command(BaseCommand):
             f"{'':2}{'version':<30} {'created':<17} {'features':>8} {'ROC AUC':>8} {'AP':>8} {'CP@100':>8}"
         )
         for record in ModelVersion.objects.order_by("-created_at"):
-            marker = "* " if record.is_active else "  "
+            marker = "* " if record.is_active else {"shadow": "s ", "canary": "c "}.get(record.stage, "  ")
             self.stdout.write(
                 f"{marker}{record.version:<30} {record.created_at:%Y-%m-%d %H:%M} {len(record.feature_names):>8} "
                 + " ".join(f"{_metric(record, name):>8}" for name in METRICS)
@@ -83,6 +104,44 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"active model: {record.version}"))
 
+    def do_shadow(self, options: dict[str, Any]) -> None:
+        self._stage(options, ModelVersion.Stage.SHADOW, 0)
+
+    def do_canary(self, options: dict[str, Any]) -> None:
+        self._stage(options, ModelVersion.Stage.CANARY, options["percent"])
+
+    def _stage(self, options: dict[str, Any], stage: str, percent: int) -> None:
+        try:
+            record = stage_model_version(
+                version=options["version"], stage=stage, percent=percent, actor=options["actor"]
+            )
+        except ActivationRefused as exc:
+            raise CommandError(str(exc)) from exc
+        share = f" for {record.canary_percent} % of customers" if stage == ModelVersion.Stage.CANARY else ""
+        self.stdout.write(self.style.SUCCESS(f"{stage}: {record.version}{share} (applies within a few seconds)"))
+
+    def do_unstage(self, options: dict[str, Any]) -> None:
+        record = unstage_model(stage=options["stage"], actor=options["actor"])
+        if record is None:
+            raise CommandError(f"no {options['stage']} model is deployed")
+        self.stdout.write(self.style.SUCCESS(f"{options['stage']} {record.version} withdrawn"))
+
+    def do_judge(self, options: dict[str, Any]) -> None:
+        if options["days"] < 1:
+            raise CommandError("--days must be at least 1")
+        result = judge(options["version"], days=options["days"])
+        if result is None:
+            raise CommandError(f"{options['version']} scored no decision in the last {options['days']} days")
+        window = f"{result.since:%Y-%m-%d %H:%M} → {result.until:%Y-%m-%d %H:%M}"
+        self.stdout.write(f"{result.stage} {result.version}, {window}")
+        for arm in (result.challenger, result.champion):
+            for line in _arm_lines(arm):
+                self.stdout.write(line)
+        if result.agreement is not None:
+            moves = ", ".join(f"{move} {count}" for move, count in result.moves.items()) or "none"
+            self.stdout.write(f"  same action {result.agreement:.1%}; moves: {moves}; shadow errors {result.errors}")
+        self.stdout.write(f"verdict: {result.verdict()}")
+
     def do_rollback(self, options: dict[str, Any]) -> None:
         try:
             record = rollback_model(actor=options["actor"])
@@ -101,3 +160,14 @@ class Command(BaseCommand):
 def _window(record: ModelVersion) -> str:
     window = record.metadata.get("training_window", {})
     return f"{str(window.get('start', '?'))[:10]} → {str(window.get('end', '?'))[:10]}"
+
+
+def _arm_lines(arm: ArmReport) -> list[str]:
+    auc = "n/a" if arm.roc_auc is None else f"{arm.roc_auc:.4f}"
+    ap = "n/a" if arm.average_precision is None else f"{arm.average_precision:.4f}"
+    actions = ", ".join(f"{name} {count}" for name, count in sorted(arm.actions.items()))
+    return [
+        f"  {arm.name}: {arm.decisions:,} decisions ({actions})",
+        f"    labelled {arm.labelled:,} ({arm.frauds:,} fraud): ROC AUC {auc}, AP {ap}, "
+        f"fraud declined or reviewed {arm.fraud_stopped}, legitimate declined {arm.legit_declined}",
+    ]

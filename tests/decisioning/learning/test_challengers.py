@@ -1,0 +1,183 @@
+"""Shadow and canary models through the real service: staged, audited, recorded, judged, promoted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from audit.models import AuditEvent, AuditEventType
+from decisioning.contracts import FeatureSet
+from decisioning.decision.vector import feature_vector
+from decisioning.ml.registry import ActivationRefused, load_model_version, register_model, stage_model_version
+from decisioning.ml.simulator import SimulationConfig
+from decisioning.ml.training import TrainingConfig, save_artifact, train_model
+from decisioning.models import DecisionRecord, ModelVersion
+
+from .conftest import at, txn_body
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def challenger_artifact(tmp_path_factory):
+    """A second real model, trained on other simulated history (so its scores differ)."""
+    config = TrainingConfig(simulation=SimulationConfig(seed=11, customers=400, days=40), n_estimators=30)
+    trained = train_model(config)
+    path, sha256 = save_artifact(trained, tmp_path_factory.mktemp("challenger"))
+    return trained, path, sha256
+
+
+@pytest.fixture
+def challenger(challenger_artifact, active_model, settings):
+    settings.FDE_MODEL_REFRESH_SECONDS = 0.0  # a staging change applies to the very next decision
+    trained, path, sha256 = challenger_artifact
+    return register_model(
+        version="challenger-2", artifact_path=path, sha256=sha256, metadata=trained.metadata,
+        metrics=trained.metrics, activate=False, feature_names=trained.metadata["feature_names"],
+    )  # fmt: skip
+
+
+def _stored(request_id: str) -> DecisionRecord:
+    return DecisionRecord.objects.get(request_id=request_id)
+
+
+def _command(*args: str) -> str:
+    out = StringIO()
+    call_command("models", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_a_shadow_scores_live_decisions_without_acting_and_is_judged_on_labels(
+    challenger, active_model, low_risk, decide, send_feedback
+):
+    # Given the challenger deployed as shadow
+    assert "shadow: challenger-2" in _command("shadow", "challenger-2")
+    # When transactions are decided
+    first = decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=2))))
+    second = decide(txn_body(2, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    # Then the champion decides, and the shadow's own score on the same features is stored with it
+    assert first["model_version"] == second["model_version"] == active_model.version
+    record = _stored("req-loop-1")
+    shadow = record.decision["metadata"]["shadow"]
+    features = FeatureSet.from_dict(record.feature_set)
+    expected = load_model_version(challenger).score(feature_vector(features))
+    assert shadow["model_version"] == "challenger-2"
+    assert shadow["fraud_score"] == pytest.approx(expected, abs=1e-6)
+    assert shadow["fraud_score"] != pytest.approx(record.fraud_score, abs=1e-9)  # a different model
+    assert record.decision["explanation"]["model_version"] == active_model.version
+    # and when an outcome arrives it is judged against the champion on the same transactions
+    send_feedback({"event_id": "cb-1", "outcome": "fraud_confirmed", "request_id": "req-loop-1"})
+    send_feedback({"event_id": "ok-2", "outcome": "legitimate", "request_id": "req-loop-2"})
+    report = _command("judge", "challenger-2", "--days", "1")
+    assert report.startswith("shadow challenger-2")
+    assert "shadow challenger-2: 2 decisions" in report
+    assert "champion (same transactions): 2 decisions" in report
+    assert report.count("labelled 2 (1 fraud)") == 2
+    assert "verdict: challenger average precision" in report
+    # Staging was audited
+    staged = AuditEvent.objects.filter(event_type=AuditEventType.MODEL_ACTIVATED, outcome="shadow:challenger-2")
+    assert staged.count() == 1
+
+
+def test_a_canary_decides_for_its_customers_and_promotion_makes_it_the_champion(
+    challenger, active_model, low_risk, decide, client
+):
+    # Given the challenger as a canary for every customer
+    assert "for 100 % of customers" in _command("canary", "challenger-2", "--percent", "100")
+    # When a transaction is decided, the canary decides it, with its own explanation
+    result = decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    assert result["model_version"] == "challenger-2"
+    record = _stored("req-loop-1")
+    assert record.decision["metadata"]["canary"]["arm"] == "canary"
+    assert record.decision["explanation"]["model_version"] == "challenger-2"
+    assert "canary challenger-2 (its customers): 1 decisions" in _command("judge", "challenger-2")
+    # When it is promoted, it leaves the canary stage and becomes the only active model
+    _command("activate", "challenger-2")
+    promoted = ModelVersion.objects.get(version="challenger-2")
+    assert (promoted.is_active, promoted.stage, promoted.canary_percent) == (True, "", 0)
+    assert ModelVersion.objects.filter(is_active=True).count() == 1
+    event = AuditEvent.objects.filter(event_type=AuditEventType.MODEL_ACTIVATED, outcome="challenger-2").get()
+    assert event.payload["promoted_from_stage"] == "canary"
+    # and the next decision has no canary arm any more
+    decide(txn_body(2))
+    assert "canary" not in _stored("req-loop-2").decision["metadata"]
+
+
+def test_staging_refusals_change_nothing(challenger, active_model):
+    with pytest.raises(ActivationRefused, match="is the active model"):
+        stage_model_version(version=active_model.version, stage="shadow")
+    for percent in ("0", "101"):
+        with pytest.raises(CommandError, match="1-100"):
+            _command("canary", "challenger-2", "--percent", percent)
+    with pytest.raises(CommandError, match="no model version"):
+        _command("shadow", "nope")
+    with pytest.raises(CommandError, match="no shadow model is deployed"):
+        _command("unstage", "shadow")
+    with pytest.raises(CommandError, match="scored no decision"):
+        _command("judge", "challenger-2")
+    assert ModelVersion.objects.exclude(stage="").count() == 0
+    assert not AuditEvent.objects.filter(event_type=AuditEventType.MODEL_ACTIVATED, outcome__contains=":").exists()
+
+
+def test_a_new_shadow_replaces_the_old_one_and_unstage_withdraws_it(challenger, active_model, trained_artifact):
+    third = register_model(
+        version="third-3", artifact_path=challenger.artifact_path, sha256=challenger.sha256,
+        metadata=challenger.metadata, metrics={}, activate=False, feature_names=challenger.feature_names,
+    )  # fmt: skip
+    stage_model_version(version="challenger-2", stage="shadow")
+    stage_model_version(version="third-3", stage="shadow")
+    assert list(ModelVersion.objects.filter(stage="shadow").values_list("version", flat=True)) == [third.version]
+    assert "withdrawn" in _command("unstage", "shadow")
+    assert not ModelVersion.objects.filter(stage="shadow").exists()
+    lines = _command("list")
+    assert "* " + active_model.version in lines
+
+
+def _signed_in(client, django_user_model, name: str, role: str):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(name, password="pw")
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.urls("tests.decisioning.learning.urls")
+def test_the_model_page_stages_and_judges_challengers_for_admins_only(
+    challenger, active_model, low_risk, decide, send_feedback, client, django_user_model
+):
+    # Analysts and compliance see the page but can't stage anything
+    for name, role in (("ana", "analyst"), ("cora", "compliance")):
+        _signed_in(client, django_user_model, name, role)
+        assert "No shadow or canary is deployed" in client.get("/models/").content.decode()
+        assert client.post("/models/challenger-2/stage", {"stage": "shadow"}).status_code == 403
+        assert client.post("/models/unstage/shadow").status_code == 403
+    assert not ModelVersion.objects.exclude(stage="").exists()
+    # An admin deploys the shadow from the page
+    _signed_in(client, django_user_model, "root", "admin")
+    assert client.post("/models/challenger-2/stage", {"stage": "shadow"}).status_code == 302
+    assert ModelVersion.objects.get(version="challenger-2").stage == "shadow"
+    bad = client.post("/models/challenger-2/stage", {"stage": "canary", "percent": "lots"}, follow=True)
+    assert "1-100" in bad.content.decode()
+    assert ModelVersion.objects.get(version="challenger-2").stage == "shadow"
+    # Decisions and outcomes arrive; the page judges the shadow
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    send_feedback({"event_id": "cb-1", "outcome": "fraud_confirmed", "request_id": "req-loop-1"})
+    html = client.get("/models/").content.decode()
+    assert 'id="challengers"' in html and "shadow: challenger-2" in html
+    assert "shadow challenger-2</th>" in html and "<td>1 (1)</td>" in html
+    assert "Same action as the champion on" in html
+    assert "Verdict:" in html and "one side lacks both classes" in html
+    # and withdraws it
+    assert client.post("/models/unstage/shadow").status_code == 302
+    assert not ModelVersion.objects.exclude(stage="").exists()
+    actors = set(
+        AuditEvent.objects.filter(event_type=AuditEventType.MODEL_ACTIVATED, outcome__startswith="shadow:").values_list(
+            "actor", flat=True
+        )
+    )
+    assert actors == {"user:root"}
