@@ -51,6 +51,25 @@ def p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+def shadow_service():  # type: ignore[no-untyped-def]
+    """The wired service with a shadow deployed: the active artifact registered again as a challenger."""
+    from decisioning.ml.registry import stage_model_version
+    from decisioning.models import ModelVersion
+    from decisioning.service import default_service, reset_default_service
+
+    active = ModelVersion.objects.get(is_active=True)
+    shadow, _ = ModelVersion.objects.update_or_create(
+        version="bench-shadow",
+        defaults={
+            "artifact_path": active.artifact_path, "sha256": active.sha256, "feature_names": active.feature_names,
+            "metrics": active.metrics, "metadata": active.metadata,
+        },
+    )  # fmt: skip
+    stage_model_version(version=shadow.version, stage="shadow", actor="bench")
+    reset_default_service()
+    return default_service()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500, help="decisions per measurement")
@@ -65,9 +84,10 @@ def main() -> None:
     from decisioning.clients import internal_client
     from decisioning.decision.vector import feature_vector
     from decisioning.features.store import build_store
+    from decisioning.ml.registry import unstage_model
     from decisioning.ml.simulator import SimulationConfig, simulate
     from decisioning.models import ModelVersion
-    from decisioning.service import default_service
+    from decisioning.service import default_service, reset_default_service
 
     call_command("migrate", verbosity=0)
     redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
@@ -101,6 +121,12 @@ def main() -> None:
     }
     feature_sets = [service.build_features(t) for t in txns]
     results["decision layer (rules+model+SHAP)"] = timed(lambda i: service.decide(feature_sets[i]), args.n)
+    shadowed = shadow_service()
+    shadowed.decide(feature_sets[0])  # loads the shadow
+    results["decision layer with a shadow model deployed"] = timed(lambda i: shadowed.decide(feature_sets[i]), args.n)
+    unstage_model(stage="shadow", actor="bench")
+    reset_default_service()
+    service = default_service()
     results["full pipeline process() incl. PostgreSQL commit"] = timed(
         lambda i: service.process(txns[i], client=client), args.n
     )
