@@ -15,7 +15,7 @@ from decisioning.contracts import MAX_REASON_CODES, DecisionAction, DecisionResu
 from decisioning.decision.policy import DecisionPolicy, PolicyProvider
 from decisioning.decision.reasons import RECENT_CONFIRMED_FRAUD, reason_codes, risk_signals
 from decisioning.decision.rules import ListLookup, RuleHit, first_hard_rule
-from decisioning.decision.scoring import ModelScorer
+from decisioning.decision.scoring import Scorer
 from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor, policy_applied_for
 from decisioning.decision.vector import as_number, feature_vector
 
@@ -37,7 +37,7 @@ class DecisionMaker(Protocol):
 class ModelProvider(Protocol):
     """Supplies the model in force, or None when there is none (or it failed to load)."""
 
-    def current(self) -> ModelScorer | None: ...
+    def current(self) -> Scorer | None: ...
 
 
 class DecisionLayer:
@@ -80,7 +80,7 @@ class DecisionLayer:
             logger.exception("model %s failed to score request %s", scorer.version, fs.request_id)
             return _fallback(fs, policy, MODEL_UNAVAILABLE, "model_unavailable", {"model_version": scorer.version})
 
-    def _scorer(self) -> ModelScorer | None:
+    def _scorer(self) -> Scorer | None:
         try:
             return self.model.current()
         except Exception:
@@ -128,7 +128,7 @@ def _fallback(
     )
 
 
-def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: ModelScorer, *, explain: bool) -> DecisionResult:
+def _model_result(fs: FeatureSet, policy: DecisionPolicy, scorer: Scorer, *, explain: bool) -> DecisionResult:
     vector = feature_vector(fs)
     score = min(max(scorer.score(vector), 0.0), 1.0)
     action = action_for_score(score, policy)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -107,3 +107,84 @@ class StaticModelProvider:
 
     def current(self) -> ModelScorer | None:
         return self._scorer
+
+
+class Scorer(Protocol):
+    """What the Decision layer needs of a model: a single one or a voting ensemble."""
+
+    version: str
+    feature_names: tuple[str, ...]
+
+    def score(self, vector: Sequence[float]) -> float: ...
+
+    def score_batch(self, matrix: npt.ArrayLike) -> FloatArray: ...
+
+    def confidence(self, score: float) -> float: ...
+
+    def explain(self, vector: Sequence[float]) -> Explanation: ...
+
+
+class EnsembleScorer:
+    """A weighted vote of models, in log-odds: ``logit(score) = Σ wᵢ · logitᵢ`` (weights sum to 1).
+
+    Voting in log-odds keeps the explanation exact: Shapley values are linear in the model, so the
+    ensemble's contribution of a feature is the weighted sum of the members' (0 for a member that
+    doesn't use it) and ``base_value + Σ contributions`` is still the ensemble's log-odds.
+    """
+
+    def __init__(self, members: Sequence[tuple[ModelScorer, float]], *, version: str) -> None:
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two members")
+        weights = [float(weight) for _, weight in members]
+        if any(not math.isfinite(w) or w <= 0 for w in weights):
+            raise ValueError("ensemble weights must be positive numbers")
+        total = sum(weights)
+        self.members: tuple[tuple[ModelScorer, float], ...] = tuple(
+            (scorer, weight / total) for (scorer, _), weight in zip(members, weights, strict=True)
+        )
+        self.version = version
+        used = {name for scorer, _ in self.members for name in scorer.feature_names}
+        self.feature_names: tuple[str, ...] = tuple(name for name in FEATURE_NAMES if name in used)
+        self.base_value = sum(weight * scorer.base_value for scorer, weight in self.members)
+
+    def _full(self, rows: npt.ArrayLike) -> FloatArray:
+        matrix = np.asarray(rows, dtype=np.float64)
+        if matrix.ndim == 1:
+            matrix = matrix.reshape(1, -1)
+        if matrix.ndim != 2 or matrix.shape[1] != len(FEATURE_NAMES):
+            raise ModelScoringError(f"an ensemble scores full vectors of {len(FEATURE_NAMES)} features")
+        return matrix
+
+    def log_odds_batch(self, matrix: npt.ArrayLike) -> FloatArray:
+        full = self._full(matrix)
+        total = np.zeros(full.shape[0])
+        for scorer, weight in self.members:
+            total += weight * np.asarray(scorer.model.decision_function(scorer._matrix(full)), dtype=np.float64)
+        return total
+
+    def score_batch(self, matrix: npt.ArrayLike) -> FloatArray:
+        return np.asarray(1.0 / (1.0 + np.exp(-self.log_odds_batch(matrix))), dtype=np.float64)
+
+    def score(self, vector: Sequence[float]) -> float:
+        return float(self.score_batch([list(vector)])[0])
+
+    @staticmethod
+    def confidence(score: float) -> float:
+        return max(score, 1.0 - score)
+
+    def explain(self, vector: Sequence[float]) -> Explanation:
+        values = dict(zip(FEATURE_NAMES, self._full([list(vector)])[0].tolist(), strict=True))
+        combined = dict.fromkeys(self.feature_names, 0.0)
+        for scorer, weight in self.members:
+            for item in scorer.explain(vector).contributions:
+                combined[item.feature] += weight * item.contribution
+        contributions = tuple(
+            FeatureContribution(feature=name, value=float(values[name]), contribution=contribution)
+            for name, contribution in combined.items()
+        )
+        return Explanation(
+            base_value=self.base_value,
+            contributions=contributions,
+            model_version=self.version,
+            method="shap.TreeExplainer, weighted sum over the ensemble's members",
+        )

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit.models import AuditEventType
 from audit.services import audit_record
-from decisioning.decision.scoring import ModelScorer
+from decisioning.decision.scoring import EnsembleScorer, ModelScorer, Scorer
 from decisioning.decision.vector import FEATURE_NAMES, check_feature_names
 from decisioning.decision.wrappers import CanaryRoute
 from decisioning.models import ModelActivation, ModelVersion
@@ -190,8 +190,12 @@ def _sha256(path: Path) -> str:
     return sha256_of(path)
 
 
-def load_model_version(record: ModelVersion) -> ModelScorer:
-    """Load one registry entry's artifact, verifying its checksum and feature names."""
+def load_model_version(record: ModelVersion) -> Scorer:
+    """Load one registry entry's artifact, verifying its checksum and feature names.
+
+    An ensemble's artifact names its members by version and sha256; each is loaded (and checked)
+    from the registry in turn, and must still be the artifact the ensemble was built from.
+    """
     path = Path(record.artifact_path)
     if not path.is_absolute():
         path = Path(settings.FDE_MODEL_DIR) / path
@@ -202,16 +206,82 @@ def load_model_version(record: ModelVersion) -> ModelScorer:
         raise ModelLoadError(f"model {record.version}: artifact {path} is corrupt (sha256 {actual} ≠ {record.sha256})")
     try:
         payload = joblib.load(path)
+        if payload.get("kind") == ENSEMBLE_KIND:
+            return _load_ensemble(record, payload)
         return ModelScorer(payload["model"], version=record.version, feature_names=payload["feature_names"])
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise ModelLoadError(f"model {record.version}: artifact {path} cannot be used ({exc})") from exc
+
+
+ENSEMBLE_KIND = "ensemble"
+
+
+def _load_ensemble(record: ModelVersion, payload: dict[str, Any]) -> EnsembleScorer:
+    members: list[tuple[ModelScorer, float]] = []
+    for member in payload["members"]:
+        stored = ModelVersion.objects.filter(version=member["version"]).first()
+        if stored is None or stored.sha256 != member["sha256"]:
+            raise ModelLoadError(f"ensemble {record.version}: member {member['version']} is missing or was replaced")
+        scorer = load_model_version(stored)
+        if not isinstance(scorer, ModelScorer):
+            raise ModelLoadError(f"ensemble {record.version}: member {member['version']} is itself an ensemble")
+        members.append((scorer, float(member["weight"])))
+    return EnsembleScorer(members, version=record.version)
+
+
+def create_ensemble(
+    *, version: str, members: Sequence[tuple[str, float]], actor: str = "system", activate: bool = False
+) -> ModelVersion:
+    """Register a weighted vote of registered models as a new version (stage or activate it like any other).
+
+    Its metrics are empty on purpose: members were trained on different windows, so there is no
+    common held-out set. Judge it on live labels as a shadow or canary before promoting it.
+    """
+    if ModelVersion.objects.filter(version=version).exists():
+        raise ActivationRefused(f"model version {version!r} already exists")
+    records = []
+    for member_version, weight in members:
+        stored = ModelVersion.objects.filter(version=member_version).first()
+        if stored is None:
+            raise ActivationRefused(f"no model version {member_version!r} in the registry")
+        records.append((stored, weight))
+    try:
+        scorers = [(load_model_version(stored), weight) for stored, weight in records]
+        if any(not isinstance(scorer, ModelScorer) for scorer, _ in scorers):
+            raise ActivationRefused("an ensemble's members must be single models, not ensembles")
+        scorer = EnsembleScorer(scorers, version=version)  # type: ignore[arg-type]
+    except (ModelLoadError, ValueError) as exc:
+        raise ActivationRefused(str(exc)) from exc
+    payload = {
+        "kind": ENSEMBLE_KIND,
+        "members": [
+            {"version": stored.version, "sha256": stored.sha256, "weight": weight} for (stored, _), (_, weight) in
+            zip(records, scorer.members, strict=True)
+        ],
+    }  # fmt: skip
+    directory = Path(settings.FDE_MODEL_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{version}.joblib"
+    joblib.dump(payload, path)
+    return register_model(
+        version=version,
+        artifact_path=path,
+        sha256=_sha256(path),
+        metadata={"ensemble": payload["members"], "data": {"source": "ensemble"}, "created_by": actor},
+        metrics={},
+        activate=activate,
+        feature_names=scorer.feature_names,
+        actor=actor,
+    )
 
 
 def active_model_record() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
 
 
-def load_active_model() -> ModelScorer:
+def load_active_model() -> Scorer:
     """The active model, ready to score; :class:`ModelLoadError` when there is none or it is unusable."""
     record = active_model_record()
     if record is None:
@@ -243,13 +313,13 @@ class RegistryModelProvider:
         self.stage = stage  #: "" serves the active model; "shadow" / "canary" serve that challenger
         self._clock = clock
         self._lock = threading.Lock()
-        self._scorer: ModelScorer | None = None
+        self._scorer: Scorer | None = None
         self._percent = 0
         self._failures = 0
         self._next_check = float("-inf")
         self.load_attempts = 0  #: how many artifact loads were tried (for tests and metrics)
 
-    def current(self) -> ModelScorer | None:
+    def current(self) -> Scorer | None:
         if self._clock() < self._next_check:
             return self._scorer
         with self._lock:

@@ -47,7 +47,7 @@ from decisioning.contracts import (
 from decisioning.decision.layer import FALLBACK_SCORE
 from decisioning.decision.policy import DecisionPolicy
 from decisioning.decision.rules import InMemoryLists, first_hard_rule
-from decisioning.decision.scoring import ModelScorer
+from decisioning.decision.scoring import ModelScorer, Scorer
 from decisioning.decision.thresholds import action_for_score, apply_floor, known_fraud_floor, policy_applied_for
 from decisioning.decision.vector import FEATURE_NAMES, feature_vector
 from decisioning.execution.rate_limit import DeclineRateLimiter
@@ -234,7 +234,7 @@ class Replay:
     """One isolated replay: its own in-memory store, Feature layer, label queue and models."""
 
     def __init__(
-        self, config: ReplayConfig, *, initial_model: ModelScorer | None = None, progress: Progress | None = None
+        self, config: ReplayConfig, *, initial_model: Scorer | None = None, progress: Progress | None = None
     ) -> None:
         self.config = config
         self.now = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """``python manage.py models list | compare A B | activate V | rollback | shadow V | canary V --percent N |
-unstage shadow|canary | judge V``: the model registry and its challengers."""
+unstage shadow|canary | ensemble V A=w B=w | judge V``: the model registry and its challengers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from decisioning.ml.judge import ArmReport, judge
 from decisioning.ml.registry import (
     ActivationRefused,
     activate_model_version,
+    create_ensemble,
     rollback_model,
     stage_model_version,
     unstage_model,
@@ -55,6 +56,11 @@ class Command(BaseCommand):
         unstage = sub.add_parser("unstage", help="withdraw the shadow or the canary")
         unstage.add_argument("stage", choices=[ModelVersion.Stage.SHADOW, ModelVersion.Stage.CANARY])
         unstage.add_argument("--actor", default="system:manage.py")
+        ensemble = sub.add_parser("ensemble", help="register a weighted vote of registered versions")
+        ensemble.add_argument("version", help="the new ensemble's version name")
+        ensemble.add_argument("members", nargs="+", metavar="VERSION=WEIGHT")
+        ensemble.add_argument("--activate", action="store_true")
+        ensemble.add_argument("--actor", default="system:manage.py")
         judge_cmd = sub.add_parser("judge", help="a shadow or canary against the champion, on labels")
         judge_cmd.add_argument("version")
         judge_cmd.add_argument("--days", type=int, default=30)
@@ -125,6 +131,26 @@ class Command(BaseCommand):
         if record is None:
             raise CommandError(f"no {options['stage']} model is deployed")
         self.stdout.write(self.style.SUCCESS(f"{options['stage']} {record.version} withdrawn"))
+
+    def do_ensemble(self, options: dict[str, Any]) -> None:
+        members = []
+        for item in options["members"]:
+            version, separator, weight = item.rpartition("=")
+            try:
+                members.append((version, float(weight)))
+            except ValueError:
+                separator = ""
+            if not separator or not version:
+                raise CommandError(f"{item!r}: expected VERSION=WEIGHT, e.g. gbm-a=0.6")
+        try:
+            record = create_ensemble(
+                version=options["version"], members=members, actor=options["actor"], activate=options["activate"]
+            )
+        except ActivationRefused as exc:
+            raise CommandError(str(exc)) from exc
+        weights = ", ".join(f"{m['version']} {m['weight']:.3f}" for m in record.metadata["ensemble"])
+        state = "active" if record.is_active else "registered (try it as a shadow first: models shadow VERSION)"
+        self.stdout.write(self.style.SUCCESS(f"ensemble {record.version} = {weights}; {state}"))
 
     def do_judge(self, options: dict[str, Any]) -> None:
         if options["days"] < 1:

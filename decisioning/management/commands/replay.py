@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from decisioning.decision.policy import DecisionPolicy
-from decisioning.decision.scoring import ModelScorer
+from decisioning.decision.scoring import Scorer
 from decisioning.management.commands.train_model import FEATURE_SETS
 from decisioning.ml.replay import Replay, ReplayConfig, ReplayInputError, ReplayResult, ReplaySource
 from decisioning.ml.training import TrainingConfig
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         self.stdout.write(f"replayed {source.count:,} transactions in {result.seconds_taken:.1f} s ({rate:,.0f}/s)")
         self._outputs(result, policy, options, rate)
 
-    def _active_model(self) -> ModelScorer | None:
+    def _active_model(self) -> Scorer | None:
         from decisioning.ml.registry import ModelLoadError, load_active_model
 
         try:

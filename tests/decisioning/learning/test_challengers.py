@@ -181,3 +181,57 @@ def test_the_model_page_stages_and_judges_challengers_for_admins_only(
         )
     )
     assert actors == {"user:root"}
+
+
+def test_an_ensemble_of_registered_models_is_a_version_like_any_other(
+    challenger, active_model, low_risk, decide, settings, tmp_path
+):
+    settings.FDE_MODEL_DIR = tmp_path
+    # Given a vote of the champion and the challenger, registered and deployed as shadow
+    out = _command("ensemble", "vote-1", f"{active_model.version}=3", "challenger-2=1")
+    assert "ensemble vote-1 = " in out and "0.750" in out and "registered" in out
+    vote = ModelVersion.objects.get(version="vote-1")
+    assert (vote.is_active, vote.metrics, len(vote.metadata["ensemble"])) == (False, {}, 2)
+    _command("shadow", "vote-1")
+    # When a transaction is decided, the stored shadow score is the ensemble's on the frozen features
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    record = _stored("req-loop-1")
+    scorer = load_model_version(vote)
+    vector = feature_vector(FeatureSet.from_dict(record.feature_set))
+    assert record.decision["metadata"]["shadow"]["fraud_score"] == pytest.approx(scorer.score(vector), abs=1e-6)
+    # Promoted, it decides and explains (its SHAP explanation adds up to its own log-odds)
+    _command("activate", "vote-1")
+    decide(txn_body(2))
+    promoted = _stored("req-loop-2").decision
+    assert promoted["model_version"] == "vote-1"
+    explanation = promoted["explanation"]
+    total = explanation["base_value"] + sum(c["contribution"] for c in explanation["contributions"])
+    assert 1 / (1 + 2.718281828459045**-total) == pytest.approx(promoted["fraud_score"], abs=1e-6)
+    assert "weighted sum" in explanation["method"]
+
+
+def test_an_ensemble_whose_member_was_replaced_does_not_load(challenger, active_model, settings, tmp_path):
+    from decisioning.ml.registry import ModelLoadError
+
+    settings.FDE_MODEL_DIR = tmp_path
+    _command("ensemble", "vote-2", f"{active_model.version}=1", "challenger-2=1")
+    ModelVersion.objects.filter(version="challenger-2").update(sha256="0" * 64)
+    with pytest.raises(ModelLoadError, match="member challenger-2 is missing or was replaced"):
+        load_model_version(ModelVersion.objects.get(version="vote-2"))
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        (("challenger-2=lots",), "expected VERSION=WEIGHT"),
+        (("challenger-2",), "expected VERSION=WEIGHT"),
+        (("challenger-2=1", "nope=1"), "no model version 'nope'"),
+        (("challenger-2=1",), "at least two members"),
+        (("challenger-2=1", "challenger-2=-1"), "positive"),
+    ],
+)
+def test_bad_ensembles_are_refused_and_register_nothing(challenger, settings, tmp_path, members, message):
+    settings.FDE_MODEL_DIR = tmp_path
+    with pytest.raises(CommandError, match=message):
+        _command("ensemble", "vote-bad", *members)
+    assert not ModelVersion.objects.filter(version="vote-bad").exists()
