@@ -1,4 +1,8 @@
-"""The policy page: the policy in force, its versions, a threshold what-if; admins activate (POST + CSRF)."""
+"""The policy page: the policy in force, its versions, a threshold what-if, and changes (POST + CSRF, admins).
+
+With four eyes on (``FDE_POLICY_FOUR_EYES``, the default) an admin proposes a change and a different
+admin approves or rejects it; the proposer may withdraw it. Off, an admin activates at once.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +20,33 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit.models import AuditEventType
 from audit.services import audit_record
 from decisioning.contracts import ContractError
 from decisioning.decision.policy import KNOWN_FRAUD_FLOORS, DecisionPolicy
-from decisioning.models import PolicyVersion
-from decisioning.policy import active_policy, policy_activate
+from decisioning.models import PolicyProposal, PolicyVersion
+from decisioning.policy import (
+    NOTE_MAX_LENGTH,
+    PolicyChangeRefused,
+    PolicyProposalSuperseded,
+    active_policy,
+    four_eyes_required,
+    pending_proposal,
+    policy_activate,
+    policy_approve,
+    policy_differences,
+    policy_propose,
+    policy_reject,
+    policy_withdraw,
+)
 from decisioning.policy_whatif import ACTIONS, BINS, MAX_DAYS, THRESHOLD_FIELDS, WhatIf, threshold_whatif
 from fde_site.roles import ADMIN, READERS, has_role
 
 HISTORY_LIMIT = 100
+PROPOSALS_LIMIT = 10
 CHART_WIDTH, CHART_HEIGHT, CHART_AXIS = 720, 200, 34
 _FIELD_LINE = re.compile(r"^    (?P<name>\w+):[^=]+=[^#]*(?:#:\s*(?P<comment>.*))?$")  # in the class body
 
@@ -125,9 +144,34 @@ class ActivateForm(forms.Form):
         return {name: self.cleaned_data[name] for name in current if self.cleaned_data[name] != current[name]}
 
 
-def activate_form_for(policy: DecisionPolicy, proposed: DecisionPolicy | None = None) -> ActivateForm:
+class ProposeForm(ActivateForm):
+    """The activation form plus the proposer's mandatory note, for a second admin to approve."""
+
+    note = forms.CharField(
+        label="Why (for the approver and the audit trail)", max_length=NOTE_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["note"] = self.fields.pop("note")  # after the policy fields, on its own row
+
+
+class DecideForm(forms.Form):
+    """The checker's (or the withdrawing proposer's) note on a proposal; required to reject."""
+
+    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, is_note_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["note"].required = is_note_required
+
+
+def change_form_for(policy: DecisionPolicy, proposed: DecisionPolicy | None = None) -> ActivateForm:
+    """The propose form with four eyes on, the activate form without; prefilled from ``proposed``."""
     values = (proposed or policy).to_dict()
-    return ActivateForm(initial={**values, "version": "", "based_on": policy.version})
+    form_class = ProposeForm if four_eyes_required() else ActivateForm
+    return form_class(initial={**values, "version": "", "based_on": policy.version})
 
 
 # ------------------------------------------------------------------ reads
@@ -135,7 +179,7 @@ def activate_form_for(policy: DecisionPolicy, proposed: DecisionPolicy | None = 
 
 def policy_history(limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
     """Stored versions, newest first, each with its changes against the version before it."""
-    versions = list(PolicyVersion.objects.order_by("-created_at", "-pk")[: limit + 1])
+    versions = list(PolicyVersion.objects.select_related("proposal").order_by("-created_at", "-pk")[: limit + 1])
     default = DecisionPolicy.from_dict(settings.FDE_DEFAULT_POLICY).to_dict()
     rows = []
     for index, version in enumerate(versions[:limit]):
@@ -143,7 +187,8 @@ def policy_history(limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
         names = sorted((set(previous) | set(version.settings)) - {"version"})
         changes = [(name, previous.get(name), version.settings.get(name)) for name in names
                    if previous.get(name) != version.settings.get(name)]  # fmt: skip
-        rows.append({"record": version, "changes": changes, "is_first": index + 1 >= len(versions)})
+        rows.append({"record": version, "changes": changes, "is_first": index + 1 >= len(versions),
+                     "proposal": getattr(version, "proposal", None)})  # fmt: skip
     return rows
 
 
@@ -205,8 +250,29 @@ def _whatif_context(form: WhatIfForm) -> dict[str, Any]:
     return {"whatif_form": form, "whatif": result, "comparison": _comparison(result), "chart": chart}
 
 
+def _proposal_context(request: HttpRequest, policy: DecisionPolicy) -> dict[str, Any]:
+    """The pending proposal with its changes against the policy in force, and what this user may do."""
+    pending = pending_proposal()
+    context: dict[str, Any] = {"proposals": list(PolicyProposal.objects.all()[:PROPOSALS_LIMIT]), "pending": pending}
+    if pending is not None:
+        active = policy.to_dict()
+        changes = policy_differences(active, pending.settings)
+        context |= {
+            "pending_changes": [(name, change["from"], change["to"]) for name, change in changes.items()],
+            "pending_is_stale": active != pending.base_settings,
+            "pending_whatif_query": urlencode({name: pending.settings[name] for name in THRESHOLD_FIELDS}),
+            "is_proposer": pending.proposed_by == _actor(request),
+        }
+    return context
+
+
 def _render_page(
-    request: HttpRequest, policy: DecisionPolicy, whatif: dict[str, Any], form: ActivateForm | None, status: int
+    request: HttpRequest,
+    policy: DecisionPolicy,
+    whatif: dict[str, Any],
+    form: ActivateForm | None,
+    status: int,
+    decision_error: str = "",
 ) -> HttpResponse:
     stored = PolicyVersion.objects.filter(is_active=True).first()
     descriptions = field_descriptions()
@@ -217,10 +283,18 @@ def _render_page(
         "history": policy_history(),
         "history_limit": HISTORY_LIMIT,
         "is_admin": has_role(request.user, ADMIN),
-        "activate_form": form,
+        "four_eyes": four_eyes_required(),
+        "change_form": form,
+        "decision_error": decision_error,
+        "note_max_length": NOTE_MAX_LENGTH,
+        **_proposal_context(request, policy),
         **whatif,
     }
     return render(request, "policy/page.html", context, status=status)
+
+
+def _actor(request: HttpRequest) -> str:
+    return f"user:{request.user.get_username()}"
 
 
 # ------------------------------------------------------------------ views
@@ -251,8 +325,8 @@ def page(request: HttpRequest) -> HttpResponse:
     form = WhatIfForm(request.GET, policy=policy)
     whatif = _whatif_context(form)
     status = 200 if form.is_valid() else 400
-    activate_form = activate_form_for(policy, form.proposed) if has_role(request.user, ADMIN) else None
-    return _render_page(request, policy, whatif, activate_form, status)
+    change_form = change_form_for(policy, form.proposed) if has_role(request.user, ADMIN) else None
+    return _render_page(request, policy, whatif, change_form, status)
 
 
 class _Refused(Exception):
@@ -261,14 +335,14 @@ class _Refused(Exception):
 
 @require_POST
 def activate(request: HttpRequest) -> HttpResponse:
-    """Activate a new version through ``policy_activate`` (admins only; audited by the service)."""
-    refused = _refuse(request, (ADMIN,))
+    """Activate a new version through ``policy_activate`` (admins only, and only without four eyes; audited)."""
+    refused = _refuse(request, (ADMIN,)) or _refuse_direct_change(request)
     if refused is not None:
         return refused
     form = ActivateForm(request.POST)
     if form.is_valid():
         try:
-            stored = _activate(form, actor=f"user:{request.user.get_username()}")
+            stored = _activate(form, actor=_actor(request))
         except ContractError as exc:
             _add_contract_errors(form, exc)
         except _Refused as exc:
@@ -278,8 +352,28 @@ def activate(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Policy {stored.version} is now active.")
             return redirect("policy:page")
+    return _rerender(request, form)
+
+
+def _rerender(request: HttpRequest, form: ActivateForm | None = None, decision_error: str = "") -> HttpResponse:
+    """The page again with the errors, status 400 (nothing was changed)."""
     policy = active_policy()
-    return _render_page(request, policy, {"whatif_form": WhatIfForm({}, policy=policy)}, form, status=400)
+    if form is None:
+        form = change_form_for(policy)
+    whatif = {"whatif_form": WhatIfForm({}, policy=policy)}
+    return _render_page(request, policy, whatif, form, status=400, decision_error=decision_error)
+
+
+def _refuse_direct_change(request: HttpRequest) -> HttpResponse | None:
+    """With four eyes on, nobody activates directly: an audited 403 that points to proposing instead."""
+    if not four_eyes_required():
+        return None
+    with transaction.atomic():
+        audit_record(
+            event_type=AuditEventType.PERMISSION_DENIED, actor=_actor(request), outcome="refused",
+            payload={"path": request.path, "method": request.method, "reason": "four eyes: propose, don't activate"},
+        )  # fmt: skip
+    return render(request, "policy/forbidden.html", {"is_four_eyes_refusal": True}, status=403)
 
 
 def _activate(form: ActivateForm, *, actor: str) -> PolicyVersion:
@@ -294,3 +388,75 @@ def _activate(form: ActivateForm, *, actor: str) -> PolicyVersion:
         if not changes:
             raise _Refused("Nothing changed: change at least one setting.")
         return policy_activate(version=form.cleaned_data["version"], changes=changes, actor=actor)
+
+
+@require_POST
+def propose(request: HttpRequest) -> HttpResponse:
+    """Propose a new version for another admin to approve (admins only; audited by the service)."""
+    refused = _refuse(request, (ADMIN,))
+    if refused is not None:
+        return refused
+    form = ProposeForm(request.POST)
+    if form.is_valid():
+        try:
+            proposal = policy_propose(
+                version=form.cleaned_data["version"], changes=form.changes_from(active_policy()),
+                actor=_actor(request), note=form.cleaned_data["note"], based_on=form.cleaned_data["based_on"],
+            )  # fmt: skip
+        except ContractError as exc:
+            _add_contract_errors(form, exc)
+        except PolicyChangeRefused as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(
+                request, f"Proposed policy {proposal.version} (proposal #{proposal.pk}); another admin must approve it."
+            )
+            return redirect("policy:page")
+    return _rerender(request, form)
+
+
+@require_POST
+def approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """Approve and activate another admin's pending proposal (admins only; audited by the service)."""
+    return _decide(request, proposal_id, action="approve")
+
+
+@require_POST
+def reject(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """Reject another admin's pending proposal with a reason (admins only; audited by the service)."""
+    return _decide(request, proposal_id, action="reject")
+
+
+@require_POST
+def withdraw(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """Withdraw one's own pending proposal (admins only; audited by the service)."""
+    return _decide(request, proposal_id, action="withdraw")
+
+
+def _decide(request: HttpRequest, proposal_id: int, *, action: str) -> HttpResponse:
+    refused = _refuse(request, (ADMIN,))
+    if refused is not None:
+        return refused
+    form = DecideForm(request.POST, is_note_required=action == "reject")
+    if not form.is_valid():
+        needs = "a reason" if action == "reject" else f"at most {NOTE_MAX_LENGTH:,} characters"
+        return _rerender(request, decision_error=f"Not done: the note needs {needs}.")
+    try:
+        done = _apply_decision(proposal_id, action=action, actor=_actor(request), note=form.cleaned_data["note"])
+    except PolicyProposalSuperseded as exc:  # the proposal changed state (superseded); nothing was activated
+        messages.error(request, exc.message)
+        return redirect("policy:page")
+    except PolicyChangeRefused as exc:
+        return _rerender(request, decision_error=exc.message)
+    messages.success(request, done)
+    return redirect("policy:page")
+
+
+def _apply_decision(proposal_id: int, *, action: str, actor: str, note: str) -> str:
+    """Run the service for ``action``; the success message."""
+    if action == "approve":
+        stored = policy_approve(proposal_id=proposal_id, actor=actor, note=note)
+        return f"Approved proposal #{proposal_id}: policy {stored.version} is now active."
+    service = policy_reject if action == "reject" else policy_withdraw
+    proposal = service(proposal_id=proposal_id, actor=actor, note=note)
+    return f"Proposal #{proposal.pk} ({proposal.version}) {proposal.status}."

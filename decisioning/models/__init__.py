@@ -9,6 +9,7 @@ from .core import (
     ListEntry,
     ModelVersion,
     OnlineFeature,
+    PolicyProposal,
     PolicyVersion,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "ListEntry",
     "ModelVersion",
     "OnlineFeature",
+    "PolicyProposal",
     "PolicyVersion",
 ]
 

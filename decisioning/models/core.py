@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from decisioning.contracts import ContractError
+from decisioning.decision.policy import DecisionPolicy
 
 
 class ApiClient(models.Model):
@@ -149,6 +153,71 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return self.version
+
+
+class PolicyProposal(models.Model):
+    """A policy change waiting for a second person (maker-checker, four eyes).
+
+    ``settings`` is the whole proposed policy, built from ``base_settings`` (the policy in force when
+    it was proposed) plus the proposer's changes; approval activates it only while the policy in
+    force is still exactly ``base_settings``. At most one proposal is pending at a time, so a
+    checker never has to choose between competing changes made against the same base.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved and activated"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn by the proposer"
+        SUPERSEDED = "superseded", "Superseded: the policy in force changed first"
+
+    version = models.CharField(max_length=64, help_text="The name the new PolicyVersion gets on approval.")
+    settings = models.JSONField(help_text="The full proposed DecisionPolicy (validated with from_dict).")
+    base_version = models.CharField(max_length=64, help_text="The policy version in force when proposed.")
+    base_settings = models.JSONField(help_text="The full policy in force when proposed.")
+    note = models.TextField(help_text="Why the change is proposed (mandatory, audited).")
+    proposed_by = models.CharField(max_length=150)
+    proposed_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    activated = models.OneToOneField(
+        PolicyVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="proposal",
+        help_text="The version this proposal's approval activated.",
+    )  # fmt: skip
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="pending"), name="one_pending_policy_proposal"
+            ),
+            models.CheckConstraint(condition=~models.Q(note=""), name="policy_proposal_has_note"),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", decided_at__isnull=True, decided_by="")
+                | (~models.Q(status="pending") & models.Q(decided_at__isnull=False) & ~models.Q(decided_by="")),
+                name="policy_proposal_decided_unless_pending",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="approved", activated__isnull=False)
+                | (~models.Q(status="approved") & models.Q(activated__isnull=True)),
+                name="policy_proposal_activated_iff_approved",
+            ),
+        ]
+        ordering = ["-proposed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.version} ({self.status})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+    def clean(self) -> None:
+        try:
+            DecisionPolicy.from_dict({**self.settings, "version": self.version})
+        except ContractError as exc:
+            raise ValidationError({"settings": f"{exc.message}: {exc.fields}"}) from exc
 
 
 class ModelVersion(models.Model):

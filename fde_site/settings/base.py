@@ -158,6 +158,9 @@ FDE_DEFAULT_POLICY = {
     "known_fraud_score_30d": 0.30,
     "known_fraud_floor": "challenge",
 }
+#: Maker-checker for policy changes: people propose, a different admin approves (``policy approve``
+#: or /policy/). Off → admins and ``policy set`` activate at once, as before.
+FDE_POLICY_FOUR_EYES = env_bool("FDE_POLICY_FOUR_EYES", True)
 #: API body size limit (bytes).
 FDE_MAX_BODY_BYTES = env_int("FDE_MAX_BODY_BYTES", 64 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FDE_MAX_BODY_BYTES

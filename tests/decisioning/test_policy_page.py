@@ -1,4 +1,8 @@
-"""The policy page: roles, the active policy and its history, the what-if form, activation by admins."""
+"""The policy page: roles, the active policy and its history, the what-if form, direct activation by admins.
+
+Direct activation is the path with four eyes off (``FDE_POLICY_FOUR_EYES=False``); proposals, approvals
+and the refusal of direct activation with four eyes on are in test_policy_maker_checker.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from .test_policy_whatif import ACTIVE, history, stored_decision  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
-PAGE, ACTIVATE = reverse("policy:page"), reverse("policy:activate")
+PAGE, ACTIVATE, PROPOSE = reverse("policy:page"), reverse("policy:activate"), reverse("policy:propose")
 XSS = '<script>window.__pwned=1</script><b onmouseover="x()">'
 VALID = {**DecisionPolicy().to_dict(), "version": "tight-2", "based_on": "default-1", "decline_threshold": 0.8}
 
@@ -54,6 +58,11 @@ def form_fields(html: str, form_id: str) -> dict[str, str]:
     return parser.values
 
 
+@pytest.fixture
+def four_eyes_off(settings) -> None:
+    settings.FDE_POLICY_FOUR_EYES = False
+
+
 def policy_state() -> tuple:
     return (
         list(PolicyVersion.objects.values_list("version", "is_active", "settings")),
@@ -75,6 +84,7 @@ def test_anonymous_is_sent_to_login_and_changes_nothing(client):
     before = policy_state()
     assert client.get(PAGE)["Location"].startswith(reverse("login"))
     assert client.post(ACTIVATE, VALID)["Location"].startswith(reverse("login"))
+    assert client.post(PROPOSE, {**VALID, "note": "n"})["Location"].startswith(reverse("login"))
     assert policy_state() == before
 
 
@@ -94,17 +104,19 @@ def test_every_reader_sees_the_policy_with_descriptions(signed_in, role):  # noq
     html = response.content.decode()
     assert response.status_code == 200
     assert "default-1" in html and "score ≥ this → decline" in html and "known_fraud_floor" in html
-    assert ('id="activate-form"' in html) is (role == roles.ADMIN)
+    assert ('id="propose-form"' in html) is (role == roles.ADMIN)  # four eyes is on by default
+    assert 'id="activate-form"' not in html
 
 
 @pytest.mark.parametrize("role", [roles.ANALYST, roles.SENIOR_ANALYST, roles.COMPLIANCE])
-def test_only_admins_may_activate_and_a_refusal_changes_nothing(signed_in, role):  # noqa: F811
+def test_only_admins_may_activate_and_a_refusal_changes_nothing(signed_in, four_eyes_off, role):  # noqa: F811
     user = signed_in(f"user-{role}", role)
     html = user.get(PAGE).content.decode()
-    assert 'method="post" action="/policy/activate"' not in html
+    assert 'action="/policy/activate"' not in html and 'id="activate-form"' not in html
     before = policy_state()
     response = user.post(ACTIVATE, VALID)
     assert response.status_code == 403
+    assert "Only admins can change the decision policy" in response.content.decode()
     assert policy_state() == before
     assert user.get(ACTIVATE).status_code == 405
 
@@ -171,7 +183,7 @@ def test_the_what_if_shows_exact_counts_and_a_chart(signed_in, base_policy, hist
     chart = html[html.index('<svg id="whatif-chart"') : html.index("</svg>", html.index('<svg id="whatif-chart"'))]
     assert chart.count('class="threshold active"') == 3 and chart.count('class="threshold proposed"') == 3
     assert chart.count('class="bar all"') == 20
-    assert "Maker-checker" not in html  # analysts see no activation form
+    assert 'id="change"' not in html and 'method="post" action="/policy/' not in html  # analysts see no change form
 
 
 def test_without_parameters_the_what_if_compares_the_policy_with_itself(signed_in, base_policy, history):  # noqa: F811
@@ -208,13 +220,13 @@ def test_invalid_what_if_input_is_a_400_with_the_errors_and_nothing_computed(sig
     assert 'id="whatif-actions"' not in html and 'id="whatif-chart"' not in html and 'id="whatif-empty"' not in html
 
 
-# ------------------------------------------------------------------ activation
+# ------------------------------------------------------------------ direct activation (four eyes off)
 
 
-def test_an_admin_activates_from_the_rendered_form_and_it_is_audited(signed_in):  # noqa: F811
+def test_an_admin_activates_from_the_rendered_form_and_it_is_audited(signed_in, four_eyes_off):  # noqa: F811
     admin = signed_in("root", roles.ADMIN)
     page = admin.get(PAGE, {"decline_threshold": "0.8", "review_threshold": "0.5"}).content.decode()
-    assert "Maker-checker" in page and "not implemented yet" in page
+    assert "Four eyes is off" in page and "not implemented" not in page and 'id="propose-form"' not in page
     submitted = form_fields(page, "activate-form")
     assert (submitted["decline_threshold"], submitted["review_threshold"], submitted["based_on"]) == (
         "0.8", "0.5", "default-1",
@@ -233,7 +245,7 @@ def test_an_admin_activates_from_the_rendered_form_and_it_is_audited(signed_in):
     )  # fmt: skip
 
 
-def test_every_policy_field_can_be_changed(signed_in):  # noqa: F811
+def test_every_policy_field_can_be_changed(signed_in, four_eyes_off):  # noqa: F811
     admin = signed_in("root", roles.ADMIN)
     changed = {**VALID, "known_fraud_floor": "off", "decline_rate_limit_count": "5", "velocity_1h_limit": "5000"}
     assert admin.post(ACTIVATE, changed).status_code == 302
@@ -255,7 +267,7 @@ def test_every_policy_field_can_be_changed(signed_in):  # noqa: F811
         ({}, "Nothing changed: change at least one setting."),
     ],
 )
-def test_invalid_activation_is_a_400_with_errors_and_changes_nothing(signed_in, changes, message):  # noqa: F811
+def test_invalid_activation_is_a_400_with_errors_and_changes_nothing(signed_in, four_eyes_off, changes, message):  # noqa: F811
     policy_activate(version="existing", changes={"high_priority_score": 0.7}, actor="user:ann")
     admin = signed_in("root", roles.ADMIN)
     before = policy_state()
@@ -266,7 +278,7 @@ def test_invalid_activation_is_a_400_with_errors_and_changes_nothing(signed_in, 
     assert policy_state() == before
 
 
-def test_the_activation_form_needs_the_csrf_token(make_user):  # noqa: F811
+def test_the_activation_form_needs_the_csrf_token(make_user, four_eyes_off):  # noqa: F811
     from django.test import Client
 
     browser = Client(enforce_csrf_checks=True)

@@ -66,7 +66,9 @@ def test_compliance_finds_the_story_of_a_transaction_and_exports_it(
     assert page.locator("main form[method=post]").count() == 0
 
 
-def test_an_admin_compares_thresholds_on_history_and_activates_them(page, live_server, make_user, artifacts_dir):
+def test_an_admin_compares_thresholds_and_proposes_them_and_another_admin_approves(
+    page, live_server, make_user, artifacts_dir
+):
     from tests.decisioning.test_policy_whatif import stored_decision
 
     labels = {0.05: "legitimate", 0.45: "legitimate", 0.52: "disputed", 0.74: "legitimate", 0.81: "fraud_confirmed",
@@ -74,6 +76,7 @@ def test_an_admin_compares_thresholds_on_history_and_activates_them(page, live_s
     for score in (0.05, 0.12, 0.33, 0.45, 0.52, 0.64, 0.74, 0.81, 0.93):
         stored_decision(score, label=labels.get(score))
     make_user("root", "admin")
+    make_user("checker", "admin")
     sign_in(page, live_server, "root", "/policy/")
     page.fill("#whatif_challenge_threshold", "0.3")
     page.fill("#whatif_review_threshold", "0.5")
@@ -84,10 +87,33 @@ def test_an_admin_compares_thresholds_on_history_and_activates_them(page, live_s
     assert page.locator("#whatif-chart line.threshold").count() == 6
     page.screenshot(path=str(artifacts_dir / "policy-whatif.png"), full_page=True)
 
-    assert page.input_value("#id_decline_threshold") == "0.7"  # the activation form carries the proposal
+    # The maker: the propose form carries the what-if's thresholds; nothing applies yet.
+    assert page.input_value("#id_decline_threshold") == "0.7"
     page.fill("#id_version", "tight-e2e")
-    page.click("#activate-form button[type=submit]")
+    page.fill("#id_note", "Fraud caught rises from 2 to 3 on the last 30 days")
+    page.click("#propose-form button[type=submit]")
     page.wait_for_url(f"{live_server.url}/policy/")
-    assert "Policy tight-e2e is now active." in page.locator(".messages").inner_text()
+    assert "another admin must approve it" in page.locator(".messages").inner_text()
+    assert "default-1" in page.locator("#active-policy h2").inner_text()
+    assert page.locator("#withdraw-form").count() == 1 and page.locator("#approve-form").count() == 0
+    page.context.clear_cookies()  # sign out: the checker uses the same browser
+
+    # The checker: sees who proposed what and why, against the policy in force, and approves.
+    sign_in(page, live_server, "checker", "/policy/")
+    card = page.locator("#pending-proposal")
+    assert "user:root" in card.inner_text() and "Fraud caught rises" in card.inner_text()
+    assert page.locator("#pending-changes tr[data-setting=decline_threshold] td").all_inner_texts() == [
+        "decline_threshold", "0.85", "0.7",
+    ]  # fmt: skip
+    page.click("#pending-whatif")  # the checker recounts history under the proposed thresholds
+    page.wait_for_url("**/policy/?*decline_threshold=0.7*")
+    assert page.locator("#whatif-actions tr[data-action=decline] td").nth(2).inner_text() == "3"
+    page.screenshot(path=str(artifacts_dir / "policy-proposal.png"), full_page=True)
+    page.fill("#approve-note", "What-if checked")
+    page.click("#approve-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/policy/")
+    assert "policy tight-e2e is now active." in page.locator(".messages").inner_text()
+    page.screenshot(path=str(artifacts_dir / "policy-approved.png"), full_page=True)
     assert "tight-e2e" in page.locator("#active-policy h2").inner_text()
     assert "decline_threshold: 0.85 → 0.7" in page.locator("#history").inner_text()
+    assert page.locator("#pending-proposal").count() == 0
