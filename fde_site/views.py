@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
 
 from decisioning.models import DecisionRecord, ModelVersion
 from decisioning.policy import active_policy
@@ -17,6 +18,7 @@ from review.models import ReviewCase
 from .roles import READERS, has_role
 
 
+@require_http_methods(["GET", "HEAD"])
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     if not has_role(request.user, *READERS):
