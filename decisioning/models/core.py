@@ -90,6 +90,8 @@ class DecisionRecord(models.Model):
             models.Index(fields=["customer_id", "-event_time"], name="decision_customer_time"),
             models.Index(fields=["action", "-created_at"], name="decision_action_created"),
             models.Index(fields=["request_id"], name="decision_request_id"),
+            # The policy what-if and the challenger judgement read windows of transaction time.
+            models.Index(fields=["event_time"], name="decision_event_time"),
         ]
 
     def __str__(self) -> str:
