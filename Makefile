@@ -39,5 +39,6 @@ bench: $(STAMP)
 	$(PY) bench/api_throughput.py
 	$(PY) bench/async_throughput.py --n $${ASYNC_N:-2000}
 	$(PY) bench/review_queue.py
+	$(PY) bench/policy_whatif.py
 	$(PY) bench/replay_throughput.py
 	$(PY) bench/audit_chain.py --events $${AUDIT_EVENTS:-1000000}

@@ -38,7 +38,6 @@ THRESHOLD_FIELDS = ("challenge_threshold", "review_threshold", "decline_threshol
 MAX_DAYS = 365
 #: Histogram bins of width 1 / BINS over the score range 0..1.
 BINS = 20
-_FRAUD_SCORE_30D = "feature_set__groups__customer_risk__values__fraud_score_30d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ def _grouped_rows(
     return (
         DecisionRecord.objects.filter(
             status=DecisionRecord.Status.DECIDED,
-            decision__is_model_driven=True,
+            is_model_driven=True,
             fraud_score__isnull=False,
             event_time__gte=since,
             event_time__lte=until,
@@ -139,7 +138,7 @@ def _known_fraud(policy: DecisionPolicy) -> Case | Value:
     if policy.known_fraud_floor == "off":
         return Value(False, output_field=BooleanField())
     return Case(
-        When(Q(**{f"{_FRAUD_SCORE_30D}__gte": policy.known_fraud_score_30d}), then=Value(True)),
+        When(Q(customer_fraud_score_30d__gte=policy.known_fraud_score_30d), then=Value(True)),
         default=Value(False),
         output_field=BooleanField(),
     )

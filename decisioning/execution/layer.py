@@ -287,6 +287,7 @@ class ExecutionLayer:
         record.is_degraded = result.degraded
         record.reference_id = result.reference_id or ""
         record.decided_at = result.decided_at
+        record.copy_analysis_columns()
         record.save()
 
     @staticmethod

@@ -11,7 +11,7 @@ many labels it had, and a metric is None when one class is missing.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,28 +83,23 @@ def judge(version: str, *, days: int = 30, now: datetime | None = None) -> Judge
     window = DecisionRecord.objects.filter(
         status=DecisionRecord.Status.DECIDED, event_time__gte=since, event_time__lte=until
     )
-    shadow_rows = window.filter(decision__metadata__shadow__model_version=version)
+    shadow_rows = window.filter(challenger__shadow__model_version=version)
     if shadow_rows.exists():
         return _judge_shadow(version, shadow_rows, since, until)
-    canary_rows = window.filter(decision__metadata__canary__version=version)
+    canary_rows = window.filter(challenger__canary__version=version)
     if canary_rows.exists():
         return _judge_canary(version, canary_rows, since, until)
     return None
 
 
-def _latest_labels(request_ids: Iterable[str]) -> dict[str, bool]:
-    """request_id → is_fraud of its latest recorded outcome."""
-    labels: dict[str, bool] = {}
-    ids = list(request_ids)
-    for start in range(0, len(ids), 5_000):
-        events = FeedbackEvent.objects.filter(request_id__in=ids[start : start + 5_000]).order_by("recorded_at")
-        for request_id, is_fraud in events.values_list("request_id", "is_fraud"):
-            labels[request_id] = is_fraud
-    return labels
+def _latest_labels(decisions: Any) -> dict[int, bool]:
+    """decision id → is_fraud of its latest recorded outcome, for the decisions in ``decisions``."""
+    events = FeedbackEvent.objects.filter(decision__in=decisions.values("pk")).order_by("recorded_at", "pk")
+    return dict(events.values_list("decision_id", "is_fraud").iterator(chunk_size=5_000))
 
 
-def _arm(name: str, rows: Sequence[tuple[str, float | None, str]], labels: dict[str, bool]) -> ArmReport:
-    """``rows`` are (request_id, model score or None, action)."""
+def _arm(name: str, rows: Sequence[tuple[int, float | None, str]], labels: dict[int, bool]) -> ArmReport:
+    """``rows`` are (decision id, model score or None, action)."""
     actions = Counter(action for _, _, action in rows)
     scored = [(labels[r], s) for r, s, _ in rows if r in labels and s is not None]
     y = np.array([int(label) for label, _ in scored])
@@ -123,24 +118,24 @@ def _arm(name: str, rows: Sequence[tuple[str, float | None, str]], labels: dict[
     )
 
 
-def _rows(queryset: Any, *extra: str) -> list[tuple[Any, ...]]:
-    return list(
-        queryset.values_list(
-            "request_id", "decision__fraud_score", "decision__action", "decision__is_model_driven", *extra
-        ).iterator(chunk_size=5_000)
-    )
+def _rows(queryset: Any) -> list[tuple[Any, ...]]:
+    """(decision id, score, recommended action, model-driven, challenger) from the analysis columns."""
+    columns = ("pk", "fraud_score", "recommended_action", "is_model_driven", "challenger")
+    return list(queryset.values_list(*columns).iterator(chunk_size=5_000))
 
 
 def _judge_shadow(version: str, queryset: Any, since: datetime, until: datetime) -> Judgement:
-    raw = _rows(queryset, "decision__metadata__shadow")
-    labels = _latest_labels(row[0] for row in raw)
-    champion, challenger, moves, errors, same = [], [], Counter[str](), 0, 0
-    for request_id, score, action, model_driven, shadow in raw:
+    raw = [(*row[:4], (row[4] or {}).get("shadow")) for row in _rows(queryset)]
+    labels = _latest_labels(queryset)
+    champion: list[tuple[int, float | None, str]] = []
+    challenger: list[tuple[int, float | None, str]] = []
+    moves, errors, same = Counter[str](), 0, 0
+    for decision_id, score, action, model_driven, shadow in raw:
         if not shadow or "error" in shadow:
             errors += 1
             continue
-        champion.append((request_id, score if model_driven else None, action))
-        challenger.append((request_id, shadow["fraud_score"] if shadow["is_model_driven"] else None, shadow["action"]))
+        champion.append((decision_id, score if model_driven else None, action))
+        challenger.append((decision_id, shadow["fraud_score"] if shadow["is_model_driven"] else None, shadow["action"]))
         if shadow["action"] == action:
             same += 1
         else:
@@ -160,11 +155,11 @@ def _judge_shadow(version: str, queryset: Any, since: datetime, until: datetime)
 
 
 def _judge_canary(version: str, queryset: Any, since: datetime, until: datetime) -> Judgement:
-    raw = _rows(queryset, "decision__metadata__canary__arm")
-    labels = _latest_labels(row[0] for row in raw)
-    arms: dict[str, list[tuple[str, float | None, str]]] = {"canary": [], "champion": []}
-    for request_id, score, action, model_driven, arm in raw:
-        arms.get(arm, arms["champion"]).append((request_id, score if model_driven else None, action))
+    raw = [(*row[:4], ((row[4] or {}).get("canary") or {}).get("arm")) for row in _rows(queryset)]
+    labels = _latest_labels(queryset)
+    arms: dict[str, list[tuple[int, float | None, str]]] = {"canary": [], "champion": []}
+    for decision_id, score, action, model_driven, arm in raw:
+        arms.get(arm, arms["champion"]).append((decision_id, score if model_driven else None, action))
     return Judgement(
         version=version,
         stage="canary",

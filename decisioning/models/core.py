@@ -78,6 +78,18 @@ class DecisionRecord(models.Model):
     model_version = models.CharField(max_length=64, blank=True, default="")
     policy_version = models.CharField(max_length=64, blank=True, default="")
     is_degraded = models.BooleanField(default=False)
+    # Copied out of the JSON contracts for the analyses that scan many decisions (policy what-if,
+    # challenger judgement): reading them from `decision` would unpack every stored explanation.
+    recommended_action = models.CharField(
+        max_length=10, blank=True, default="", help_text="DecisionResult.action (before execution)."
+    )
+    is_model_driven = models.BooleanField(default=False, help_text="DecisionResult.is_model_driven.")
+    customer_fraud_score_30d = models.FloatField(
+        null=True, blank=True, help_text="customer_risk.fraud_score_30d in the FeatureSet used."
+    )
+    challenger = models.JSONField(
+        null=True, blank=True, help_text="What a shadow / canary said: DecisionResult.metadata shadow and canary."
+    )
     reference_id = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -96,6 +108,20 @@ class DecisionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} → {self.action or self.status}"
+
+    def copy_analysis_columns(self) -> None:
+        """Fill the analysis columns from the stored ``decision`` and ``feature_set`` JSON."""
+        decision = self.decision or {}
+        metadata = decision.get("metadata") or {}
+        self.recommended_action = str(decision.get("action") or "")
+        self.is_model_driven = bool(decision.get("is_model_driven"))
+        challenger = {key: metadata[key] for key in ("shadow", "canary") if key in metadata}
+        self.challenger = challenger or None
+        groups = (self.feature_set or {}).get("groups") or {}
+        risk = ((groups.get("customer_risk") or {}).get("values") or {}).get("fraud_score_30d")
+        self.customer_fraud_score_30d = (
+            float(risk) if isinstance(risk, int | float) and not isinstance(risk, bool) else None
+        )
 
 
 class GatewayCall(models.Model):

@@ -40,7 +40,7 @@ def stored_decision(
 ) -> DecisionRecord:
     """A decided transaction as the Execution layer stores it (only the fields the what-if reads matter)."""
     number = next(_numbers)
-    record = DecisionRecord.objects.create(
+    record = DecisionRecord(
         client=internal_client(),
         request_id=f"req-whatif-{number}",
         request_hash="0" * 64,
@@ -55,6 +55,8 @@ def stored_decision(
         decision=None if score is None else {"is_model_driven": is_model_driven, "fraud_score": score},
         fraud_score=score,
     )
+    record.copy_analysis_columns()  # as the Execution layer does when it stores a decision
+    record.save()
     if label is not None:
         label_decision(record, label)
     return record

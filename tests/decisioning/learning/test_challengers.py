@@ -235,3 +235,49 @@ def test_bad_ensembles_are_refused_and_register_nothing(challenger, settings, tm
     with pytest.raises(CommandError, match=message):
         _command("ensemble", "vote-bad", *members)
     assert not ModelVersion.objects.filter(version="vote-bad").exists()
+
+
+def test_judge_reads_each_decisions_own_label_even_when_another_client_reused_its_request_id(
+    challenger, active_model, low_risk, decide
+):
+    from decisioning.clients import internal_client
+    from decisioning.feedback import feedback_record
+
+    _command("shadow", "challenger-2")
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    shadowed = _stored("req-loop-1")
+    # Another client's decision with the same request id (ids are unique per client only), labelled fraud
+    other = DecisionRecord.objects.create(
+        client=internal_client("other-acquirer"), request_id="req-loop-1", request_hash="1" * 64,
+        status=DecisionRecord.Status.DECIDED, transaction_id="txn-other", customer_id="cust-x", amount="5.00",
+        currency="USD", event_time=shadowed.event_time, transaction={},
+    )  # fmt: skip
+    feedback_record(decision=other, outcome="fraud_confirmed", source="other-feed", event_id="o-1", actor="test")
+    report = _command("judge", "challenger-2", "--days", "1")
+    assert "shadow challenger-2: 1 decisions" in report
+    assert report.count("labelled 0 (0 fraud)") == 2  # the other client's label is not this decision's
+
+
+def test_the_migration_backfills_the_analysis_columns_from_the_stored_json(challenger, active_model, low_risk, decide):
+    import importlib
+
+    from django.apps import apps
+
+    backfill = importlib.import_module("decisioning.migrations.0009_decision_analysis_columns").backfill
+    _command("shadow", "challenger-2")
+    decide(txn_body(1, timestamp=at(datetime.now(UTC) - timedelta(minutes=1))))
+    filled = DecisionRecord.objects.values(
+        "recommended_action", "is_model_driven", "customer_fraud_score_30d", "challenger"
+    ).get(request_id="req-loop-1")
+    assert filled["is_model_driven"] is True and filled["challenger"]["shadow"]["model_version"] == "challenger-2"
+    # a decision stored before the columns existed
+    DecisionRecord.objects.update(
+        recommended_action="", is_model_driven=False, customer_fraud_score_30d=None, challenger=None
+    )
+    backfill(apps, None)
+    assert (
+        DecisionRecord.objects.values(
+            "recommended_action", "is_model_driven", "customer_fraud_score_30d", "challenger"
+        ).get(request_id="req-loop-1")
+        == filled
+    )
