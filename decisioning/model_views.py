@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from decisioning.ml.judge import judge
@@ -21,9 +24,12 @@ from decisioning.ml.registry import (
 from decisioning.models import ModelActivation, ModelVersion
 from fde_site.roles import ADMIN, READERS, has_role
 
+logger = logging.getLogger("fde.models")
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 360, 240, 36
 #: The challengers card judges shadow and canary on this many days of decisions.
 JUDGE_DAYS = 30
+#: A judgement reads every decision of the window (about 2 s per 100k): shown from the cache this long.
+JUDGE_CACHE_SECONDS = 120
 
 
 def pr_curve_svg_points(curve: list[dict[str, float]]) -> str:
@@ -71,12 +77,38 @@ def registry(request: HttpRequest) -> HttpResponse:
         "activations": ModelActivation.objects.all()[:10],
         "is_admin": has_role(request.user, ADMIN),
         "challengers": [
-            {"record": record, "judgement": judge(record.version, days=JUDGE_DAYS)}
+            _judged(record, refresh=request.GET.get("refresh") == "1")
             for record in ModelVersion.objects.exclude(stage=ModelVersion.Stage.NONE).order_by("stage")
         ],
         "judge_days": JUDGE_DAYS,
     }
     return render(request, "models/registry.html", context)
+
+
+def _judged(record: ModelVersion, *, refresh: bool) -> dict[str, Any]:
+    """The challenger's judgement, from the cache when it is younger than JUDGE_CACHE_SECONDS."""
+    key = f"models:judge:{record.version}:{record.stage}:{record.staged_at and record.staged_at.timestamp()}"
+    cached = None if refresh else _cache_get(key)
+    if cached is None:
+        cached = {"judgement": judge(record.version, days=JUDGE_DAYS), "computed_at": timezone.now()}
+        if cached["judgement"] is not None:  # nothing to judge yet is cheap to find out again
+            _cache_set(key, cached)
+    return {"record": record, **cached}
+
+
+def _cache_get(key: str) -> Any:
+    try:
+        return cache.get(key)
+    except Exception:  # the cache is an optimisation: without it the page computes
+        logger.warning("cache unavailable; judging challengers afresh", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, value: Any) -> None:
+    try:
+        cache.set(key, value, JUDGE_CACHE_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable; judgement not cached", exc_info=True)
 
 
 def _admin_only(request: HttpRequest) -> HttpResponse | None:

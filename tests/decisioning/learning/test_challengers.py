@@ -172,6 +172,12 @@ def test_the_model_page_stages_and_judges_challengers_for_admins_only(
     assert "shadow challenger-2</th>" in html and "<td>1 (1)</td>" in html
     assert "Same action as the champion on" in html
     assert "Verdict:" in html and "one side lacks both classes" in html
+    # The judgement is cached for a while (it reads every decision of the window), unless refreshed
+    decide(txn_body(2))
+    send_feedback({"event_id": "ok-2", "outcome": "legitimate", "request_id": "req-loop-2"})
+    assert "<td>1 (1)</td>" in client.get("/models/").content.decode()
+    refreshed = client.get("/models/?refresh=1").content.decode()
+    assert "<td>2 (1)</td>" in refreshed and "judge again now" in refreshed
     # and withdraws it
     assert client.post("/models/unstage/shadow").status_code == 302
     assert not ModelVersion.objects.exclude(stage="").exists()
