@@ -34,6 +34,29 @@ def four_eyes_off(settings) -> None:
     settings.FDE_POLICY_FOUR_EYES = False
 
 
+@pytest.fixture(autouse=True)
+def admins(django_user_model) -> None:
+    """The operators the commands name: real admins of the web UI (four eyes checks that)."""
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.get_or_create(name="admin")[0]
+    for name in ("ann", "bo", "cy"):
+        django_user_model.objects.create_user(name, password="pw").groups.add(group)
+
+
+@pytest.mark.parametrize("actor", ["mallory", "system:cron", "dave"])
+def test_four_eyes_from_the_shell_needs_a_real_active_admin(django_user_model, actor):
+    django_user_model.objects.create_user("dave", password="pw")  # a user, but no admin role
+    with pytest.raises(CommandError, match="is not an active admin user"):
+        run("set", "tight-1", "decline_threshold=0.8", "--actor", actor, "--note", "why")
+    run("set", "tight-1", "decline_threshold=0.8", "--actor", "ann", "--note", "why")
+    proposal = PolicyProposal.objects.get()
+    with pytest.raises(CommandError, match="is not an active admin user"):
+        run("approve", str(proposal.pk), "--actor", actor)
+    assert PolicyProposal.objects.get().status == PolicyProposal.Status.PENDING
+    assert not PolicyVersion.objects.exists()
+
+
 # ------------------------------------------------------------------ four eyes on (the default)
 
 

@@ -58,7 +58,7 @@ class Command(BaseCommand):
         elif action == "proposals":
             self._list(pending_only=options["pending"])
         else:
-            self._decide(action, options["proposal_id"], actor=_actor(options["actor"]), note=options["note"])
+            self._decide(action, options["proposal_id"], actor=_admin_actor(options["actor"]), note=options["note"])
 
     def _set(self, options: dict[str, Any]) -> None:
         changes = dict(_parse(item) for item in options["changes"])
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             raise CommandError("Four eyes is on (FDE_POLICY_FOUR_EYES): `policy set` needs --actor and --note.")
         try:
             proposal = policy_propose(
-                version=options["version"], changes=changes, actor=_actor(options["actor"]), note=options["note"]
+                version=options["version"], changes=changes, actor=_admin_actor(options["actor"]), note=options["note"]
             )
         except ContractError as exc:
             raise CommandError(f"Refused: {exc.message} {exc.fields}") from exc
@@ -116,6 +116,25 @@ class Command(BaseCommand):
         except PolicyChangeRefused as exc:
             raise CommandError(f"Refused: {exc.message}") from exc
         self.stdout.write(f"Proposal #{proposal.pk} ({proposal.version}) is {proposal.status}.")
+
+
+def _admin_actor(raw: str) -> str:
+    """Four eyes from the shell: the named operator must be a real, active admin of the web UI.
+
+    This stops made-up or mistyped names (and ``system:…`` actors) from passing as the second pair of
+    eyes. It can't authenticate whoever types the command: shell access to the server is already
+    full access. The web pages, where each admin signs in, are the authenticated path.
+    """
+    from django.contrib.auth import get_user_model
+
+    from fde_site.roles import ADMIN, has_role
+
+    actor = _actor(raw)
+    username = actor.removeprefix("user:")
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if not actor.startswith("user:") or user is None or not has_role(user, ADMIN):
+        raise CommandError(f"--actor {raw!r} is not an active admin user: four eyes needs a real admin's name.")
+    return actor
 
 
 def _actor(raw: str) -> str:
