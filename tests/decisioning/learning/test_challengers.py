@@ -146,7 +146,6 @@ def _signed_in(client, django_user_model, name: str, role: str):
     return client
 
 
-@pytest.mark.urls("tests.decisioning.learning.urls")
 def test_the_model_page_stages_and_judges_challengers_for_admins_only(
     challenger, active_model, low_risk, decide, send_feedback, client, django_user_model
 ):

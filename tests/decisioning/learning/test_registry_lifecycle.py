@@ -106,7 +106,6 @@ def _user(django_user_model, name: str, role: str):
     return user
 
 
-@pytest.mark.urls("tests.decisioning.learning.urls")
 def test_registry_page_shows_versions_and_curve_and_only_admins_activate(two_versions, client, django_user_model):
     old, new = two_versions
     assert client.get("/models/").status_code == 302  # sign in first
