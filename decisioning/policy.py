@@ -84,6 +84,10 @@ class PolicyChangeRefused(Exception):
         self.message = message
 
 
+class _SelfApproval(PolicyChangeRefused):
+    """The proposer tried to approve their own change."""
+
+
 class PolicyProposalSuperseded(PolicyChangeRefused):
     """The policy in force changed after the proposal was made: it is now superseded, nothing was activated."""
 
@@ -152,13 +156,23 @@ def policy_approve(*, proposal_id: int, actor: str, note: str = "") -> PolicyVer
         with transaction.atomic():
             proposal = _locked_pending(proposal_id)
             if proposal.proposed_by == actor:
-                raise PolicyChangeRefused("You proposed this change: another admin must approve it (four eyes).")
+                raise _SelfApproval("You proposed this change: another admin must approve it (four eyes).")
             current = _locked_active_policy()
             if current.to_dict() != proposal.base_settings:
                 _supersede(proposal, actor=actor, current=current)
                 stored = None
             else:
                 stored = _approve(proposal, actor=actor, note=note)
+    except _SelfApproval:
+        # An attempt to be both pairs of eyes is what compliance looks for: recorded, in its own transaction.
+        with transaction.atomic():
+            audit_record(
+                event_type=AuditEventType.PERMISSION_DENIED,
+                actor=actor,
+                outcome="refused",
+                payload={"reason": "four eyes: the proposer may not approve", "proposal_id": proposal_id},
+            )
+        raise
     except IntegrityError as exc:  # a concurrent direct activation took the active slot or the name
         raise PolicyChangeRefused("Another change won: reload the page and try again.") from exc
     if stored is None:

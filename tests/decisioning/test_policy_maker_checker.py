@@ -120,6 +120,9 @@ def test_the_proposer_cannot_approve_their_own_change():
     with pytest.raises(PolicyChangeRefused, match="another admin must approve it"):
         policy_approve(proposal_id=proposal.pk, actor="user:ann")
     assert state() == before
+    # and the attempt to be both pairs of eyes is on the audit trail
+    denied = AuditEvent.objects.get(event_type=AuditEventType.PERMISSION_DENIED)
+    assert (denied.actor, denied.outcome, denied.payload["proposal_id"]) == ("user:ann", "refused", proposal.pk)
 
 
 def test_approval_after_the_policy_changed_supersedes_the_proposal_and_activates_nothing():
