@@ -83,6 +83,7 @@ def main() -> None:
 
     from decisioning.clients import internal_client
     from decisioning.decision.vector import feature_vector
+    from decisioning.decision.wrappers import champion_of
     from decisioning.features.store import build_store
     from decisioning.ml.registry import unstage_model
     from decisioning.ml.simulator import SimulationConfig, simulate
@@ -108,10 +109,7 @@ def main() -> None:
     shift = timedelta(days=(now - history.timestamp(rows[-1])).days)
     txns = [replace(history.transaction(i), request_id=f"bench-{run}-{i}") for i in rows]
     txns = [replace(t, timestamp=t.timestamp + shift) for t in txns]
-    champion = service.decision
-    while hasattr(champion, "primary"):  # unwrap the shadow and canary layers
-        champion = champion.primary
-    scorer = champion.model.current()  # type: ignore[attr-defined]
+    scorer = champion_of(service.decision).model.current()  # type: ignore[attr-defined]
     feature_sets = [service.build_features(t) for t in txns[:20]]  # warm-up
     vectors = [feature_vector(history.feature_set(i)) for i in rows]
 

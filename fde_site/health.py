@@ -77,12 +77,10 @@ def _feature_store() -> Check:
 
 
 def _model() -> Check:
+    from decisioning.decision.wrappers import champion_of
     from decisioning.service import default_service
 
-    layer = default_service().decision
-    while hasattr(layer, "primary"):  # the champion inside the shadow / canary wrappers
-        layer = layer.primary
-    scorer = layer.model.current()  # type: ignore[attr-defined]
+    scorer = champion_of(default_service().decision).model.current()  # type: ignore[attr-defined]
     if scorer is None:
         raise RuntimeError("no usable active model: decisions are rules-only and go to review")
     return {"version": scorer.version}

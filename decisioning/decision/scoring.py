@@ -69,9 +69,13 @@ class ModelScorer:
         """The fraud probability of one vector."""
         return float(self.score_batch([list(vector)])[0])
 
+    def log_odds_batch(self, matrix: npt.ArrayLike) -> FloatArray:
+        """The model's raw output (log-odds), one per row."""
+        return np.asarray(self.model.decision_function(self._matrix(matrix)), dtype=np.float64).reshape(-1)
+
     def log_odds(self, vector: Sequence[float]) -> float:
         """The model's raw output (log-odds) for one vector."""
-        return float(np.asarray(self.model.decision_function(self._matrix([list(vector)]))).reshape(-1)[0])
+        return float(self.log_odds_batch([list(vector)])[0])
 
     @staticmethod
     def confidence(score: float) -> float:
@@ -159,7 +163,7 @@ class EnsembleScorer:
         full = self._full(matrix)
         total = np.zeros(full.shape[0])
         for scorer, weight in self.members:
-            total += weight * np.asarray(scorer.model.decision_function(scorer._matrix(full)), dtype=np.float64)
+            total += weight * scorer.log_odds_batch(full)
         return total
 
     def score_batch(self, matrix: npt.ArrayLike) -> FloatArray:

@@ -38,6 +38,13 @@ class CanaryRoute:
     percent: int  #: 0–100
 
 
+def champion_of(layer: object) -> object:
+    """The innermost decision layer (the champion) inside any shadow and canary wrappers."""
+    while isinstance(layer, ShadowLayer | CanaryLayer):
+        layer = layer.primary
+    return layer
+
+
 def canary_bucket(customer_id: str, salt: str) -> int:
     """A customer's stable bucket 0–99 for a canary (same customer, same canary → same bucket)."""
     digest = hashlib.sha256(f"{salt}\x00{customer_id}".encode()).digest()

@@ -186,12 +186,6 @@ class _Lines:
             raise ReplayInputError(f"byte {self.offset - len(line) + exc.start}: not UTF-8") from exc
 
 
-def read_rows(handle: IO[bytes]) -> tuple[list[TransactionIn], list[int | None]]:
-    """Every row as lists in event-time order (small files and tests; the replay itself streams)."""
-    rows = list(ReplaySource.open(handle))
-    return [txn for txn, _ in rows], [label for _, label in rows]
-
-
 def _row(row: dict[str, str]) -> tuple[TransactionIn, int | None]:
     label = (row.get("is_fraud") or "").strip()
     return _transaction(row), (None if label == "" else int(_flag(label, default=False, column="is_fraud")))
