@@ -7,6 +7,7 @@ a corrupt or swapped file is refused with :class:`ModelLoadError` instead of bei
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -216,6 +217,8 @@ def load_model_version(record: ModelVersion) -> Scorer:
 
 
 ENSEMBLE_KIND = "ensemble"
+#: An ensemble's version names its artifact file: a plain name, never a path.
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 def _load_ensemble(record: ModelVersion, payload: dict[str, Any]) -> EnsembleScorer:
@@ -239,6 +242,10 @@ def create_ensemble(
     Its metrics are empty on purpose: members were trained on different windows, so there is no
     common held-out set. Judge it on live labels as a shadow or canary before promoting it.
     """
+    if not _VERSION_NAME.fullmatch(version):
+        raise ActivationRefused(
+            f"{version!r} is not a version name: letters, digits, '.', '_' and '-', at most 64, starting alphanumeric"
+        )
     if ModelVersion.objects.filter(version=version).exists():
         raise ActivationRefused(f"model version {version!r} already exists")
     records = []
@@ -265,16 +272,20 @@ def create_ensemble(
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{version}.joblib"
     joblib.dump(payload, path)
-    return register_model(
-        version=version,
-        artifact_path=path,
-        sha256=_sha256(path),
-        metadata={"ensemble": payload["members"], "data": {"source": "ensemble"}, "created_by": actor},
-        metrics={},
-        activate=activate,
-        feature_names=scorer.feature_names,
-        actor=actor,
-    )
+    try:
+        return register_model(
+            version=version,
+            artifact_path=path,
+            sha256=_sha256(path),
+            metadata={"ensemble": payload["members"], "data": {"source": "ensemble"}, "created_by": actor},
+            metrics={},
+            activate=activate,
+            feature_names=scorer.feature_names,
+            actor=actor,
+        )
+    except Exception:
+        path.unlink(missing_ok=True)  # nothing registered: leave no artifact behind either
+        raise
 
 
 def active_model_record() -> ModelVersion | None:

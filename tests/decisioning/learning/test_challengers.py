@@ -240,6 +240,16 @@ def test_bad_ensembles_are_refused_and_register_nothing(challenger, settings, tm
     with pytest.raises(CommandError, match=message):
         _command("ensemble", "vote-bad", *members)
     assert not ModelVersion.objects.filter(version="vote-bad").exists()
+    assert list(tmp_path.iterdir()) == []  # and no artifact file
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "x" * 65, ""])
+def test_an_ensemble_name_is_never_a_path(challenger, active_model, settings, tmp_path, name):
+    settings.FDE_MODEL_DIR = tmp_path / "models"
+    with pytest.raises(CommandError, match="is not a version name"):
+        _command("ensemble", name, f"{active_model.version}=1", "challenger-2=1")
+    assert not (tmp_path / "models").exists() and not (tmp_path / "escape.joblib").exists()
+    assert not ModelVersion.objects.filter(version=name).exists()
 
 
 def test_judge_reads_each_decisions_own_label_even_when_another_client_reused_its_request_id(
